@@ -1,0 +1,348 @@
+"""The one exception tree of the library.
+
+Every error the library raises is a :class:`KkiaiError`; aiohttp and httpx exceptions
+are translated into this tree in one place per transport and never reach the caller::
+
+    KkiaiError                          .request_id, .partial on every error
+    ├── InvalidParameterError           a bad argument, raised before anything is sent
+    ├── ClientClosedError               the client was used after aclose()
+    └── APIError                        something went wrong talking to the server
+        ├── APIStatusError              an HTTP error status: .status_code, .body, .headers
+        │   ├── BadRequestError             400
+        │   ├── AuthenticationError         401
+        │   ├── PermissionDeniedError       403
+        │   ├── NotFoundError               404
+        │   ├── ConflictError               409
+        │   ├── UnprocessableEntityError    422
+        │   ├── RateLimitError              429
+        │   └── InternalServerError         5xx
+        ├── APIConnectionError          the connection failed or broke
+        │   ├── APITimeoutError             a connect, read or total timeout: .timeout
+        │   └── IncompleteStreamError       a stream ended before every choice finished
+        ├── APIStreamError              the server sent an error object instead of data
+        └── APIProtocolError            the response broke the protocol (invalid JSON,
+                                        not an event stream, a line over the size bound)
+
+Why ``partial`` is on the root: an error that ends a stream early must not lose what
+had already arrived. Whatever its class, such an error carries the completion assembled
+up to that point as :attr:`KkiaiError.partial`; errors raised before a stream started
+have ``partial = None``.
+
+No exception text ever includes request headers, so the API key cannot leak through
+``str(exc)`` or a logged traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .types import ChatCompletion
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIProtocolError",
+    "APIStatusError",
+    "APIStreamError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "IncompleteStreamError",
+    "InternalServerError",
+    "InvalidParameterError",
+    "KkiaiError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+    "make_status_error",
+    "request_id_from",
+]
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "openai-request-id")
+
+
+class KkiaiError(Exception):
+    """The root of every error the library raises.
+
+    Attributes:
+        message: What went wrong, in one sentence.
+        request_id: The server's id for the request (from ``x-request-id``), if known.
+        partial: For an error that ended a stream early, the completion assembled from
+            everything that arrived before it; otherwise ``None``.
+    """
+
+    message: str
+    request_id: str | None
+    partial: ChatCompletion | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        partial: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.partial = partial
+
+    def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} (request_id={self.request_id})"
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive the default pickling of exceptions;
+        # errors cross process boundaries in batch jobs, so rebuild from __dict__.
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
+
+def _rebuild(cls: type[KkiaiError], message: str, state: dict[str, Any]) -> KkiaiError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
+
+class InvalidParameterError(KkiaiError, ValueError):
+    """A request parameter has the wrong type or value; nothing was sent.
+
+    Attributes:
+        param: The name of the offending parameter (``"messages[2].tool_call_id"``).
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"invalid parameter {param!r}: {message}")
+        self.param = param
+
+
+class ClientClosedError(KkiaiError, RuntimeError):
+    """The client (or a stream) was used after it was closed."""
+
+
+class APIError(KkiaiError):
+    """An error in talking to the server.
+
+    Attributes:
+        body: The parsed error object or body the server sent, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: object = None,
+        request_id: str | None = None,
+        partial: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id, partial=partial)
+        self.body = body
+
+
+class APIStatusError(APIError):
+    """The server answered with an HTTP error status.
+
+    Attributes:
+        status_code: The HTTP status.
+        body: The parsed JSON body (usually ``{"error": {...}}``) or the raw text.
+        headers: The response headers (a plain dict, lower-case names).
+        code: ``error.code`` from the body, when present.
+        type: ``error.type`` from the body, when present.
+        param: ``error.param`` from the body, when present.
+    """
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, body=body, request_id=request_id)
+        self.status_code = status_code
+        self.headers: dict[str, str] = dict(headers or {})
+        err = _error_object(body)
+        self.code: object = err.get("code")
+        self.type: object = err.get("type")
+        self.param: object = err.get("param")
+
+
+class BadRequestError(APIStatusError):
+    """400: the server rejected the request as malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such model, or a wrong ``base_url``."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the server's state (retryable)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well formed but cannot be processed."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens; retried after ``Retry-After``."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed (retryable)."""
+
+
+class APIConnectionError(APIError):
+    """The connection could not be made, or broke."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A timeout expired.
+
+    Attributes:
+        timeout: Which one: ``"connect"``, ``"read"`` (silence between bytes, including
+            the wait for the first byte) or ``"total"``.
+        seconds: Its configured value.
+    """
+
+    def __init__(
+        self,
+        timeout: Literal["connect", "read", "total"],
+        seconds: float | None = None,
+        *,
+        request_id: str | None = None,
+        partial: ChatCompletion | None = None,
+    ) -> None:
+        limit = f" of {seconds:g}s" if seconds is not None else ""
+        what = {
+            "connect": "connecting to the server",
+            "read": "waiting for the server to send",
+            "total": "the whole request",
+        }[timeout]
+        super().__init__(
+            f"{timeout} timeout{limit} expired ({what})", request_id=request_id, partial=partial
+        )
+        self.timeout = timeout
+        self.seconds = seconds
+
+
+class IncompleteStreamError(APIConnectionError):
+    """A stream ended (the connection dropped or closed) before every choice finished.
+
+    ``partial`` holds everything that arrived.
+    """
+
+
+class APIStreamError(APIError):
+    """The server sent an error object where the stream's data was expected.
+
+    Sent inside a stream (``data: {"error": {...}}``) or as the whole body of a ``200``.
+
+    Attributes:
+        body: The error object (the value of ``"error"``, or the whole payload).
+        code: ``error.code``, when present.
+        type: ``error.type``, when present.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: object = None,
+        request_id: str | None = None,
+        partial: ChatCompletion | None = None,
+    ) -> None:
+        super().__init__(message, body=body, request_id=request_id, partial=partial)
+        err = body if isinstance(body, dict) else {}
+        self.code: object = err.get("code")
+        self.type: object = err.get("type")
+
+
+class APIProtocolError(APIError):
+    """The response broke the protocol.
+
+    Invalid JSON in a ``data:`` line, a body that is not an event stream (an HTML error
+    page from a proxy, reported with an excerpt), or a line over the size bound.
+    """
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def _error_object(body: object) -> dict[str, Any]:
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            return err
+    return {}
+
+
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The request id a server (or relay) put in the response headers, if any."""
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def make_status_error(
+    status_code: int, body: object, headers: Mapping[str, str] | None = None
+) -> APIStatusError:
+    """Build the :class:`APIStatusError` subclass for an HTTP error status.
+
+    Args:
+        status_code: The response status.
+        body: The parsed JSON body, or the raw text when it was not JSON.
+        headers: The response headers (lower-case names), for the request id.
+
+    Returns:
+        The matching subclass; 5xx map to :class:`InternalServerError`, other
+        statuses to :class:`APIStatusError` itself.
+    """
+    headers = headers or {}
+    err = _error_object(body)
+    detail = err.get("message")
+    if not isinstance(detail, str) or not detail:
+        detail = _excerpt(body) if body not in (None, "", b"") else "no body"
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = InternalServerError if status_code >= 500 else APIStatusError
+    return cls(
+        f"HTTP {status_code}: {detail}",
+        status_code=status_code,
+        body=body,
+        headers=headers,
+        request_id=request_id_from(headers),
+    )
+
+
+def _excerpt(body: object, limit: int = 200) -> str:
+    text = body if isinstance(body, str) else repr(body)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
