@@ -1,0 +1,444 @@
+"""Incremental server-sent-events decoder: bytes in, events out, no I/O.
+
+Every streamed chat completion arrives as a ``text/event-stream``. The transport hands
+us bytes in whatever sizes the socket delivers them; this module turns them into
+:class:`ServerSentEvent` objects following the WHATWG HTML "event stream interpretation"
+rules (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation),
+exactly for any split of the byte stream -- inside a multi-byte UTF-8 character, inside a
+leading BOM, or between the ``\\r`` and ``\\n`` of a CRLF.
+
+It is the hot path of every stream, so the work is done with ``bytes`` methods on whole
+chunks (``replace``, ``split``, ``join``) and only the values that are needed are decoded.
+The decoder knows nothing about HTTP or chat; the async layer feeds it bytes.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import NoReturn
+
+__all__ = ["SSEDecoder", "SSEProtocolError", "ServerSentEvent"]
+
+_BOM = b"\xef\xbb\xbf"
+
+# The async layer must never buffer a hostile or broken stream without bound. A chat
+# chunk is a few hundred bytes; 8 MiB leaves room for any single tool-call payload.
+_DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+_DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+
+class SSEProtocolError(ValueError):
+    """The event stream broke a limit the decoder enforces (a line or an event too large).
+
+    A ``ValueError`` because the bytes received are unacceptable, not because of I/O. Once
+    raised, the decoder stays failed: the line boundary is lost, so the rest of the stream
+    cannot be interpreted reliably.
+    """
+
+
+class ServerSentEvent:
+    """One dispatched event of an event stream.
+
+    ``data`` is decoded from UTF-8 lazily, on first access: the chat hot path hands
+    :attr:`data_bytes` straight to ``msgspec``, which decodes JSON from bytes, so the
+    decode-then-encode round trip is never paid there.
+
+    Attributes:
+        event: The event type; ``"message"`` when the stream gave none or an empty one.
+        id: The last event ID at dispatch time. Per the spec it persists across events
+            until an ``id`` field changes it, so reconnection can send ``Last-Event-ID``.
+        retry: The reconnection time in milliseconds from a valid ``retry`` field in this
+            event's block, or ``None``.
+    """
+
+    __slots__ = ("_data", "_data_bytes", "event", "id", "retry")
+
+    event: str
+    id: str
+    retry: int | None
+    _data: str | None
+    _data_bytes: bytes | None
+
+    def __init__(
+        self,
+        event: str = "message",
+        data: str = "",
+        id: str = "",
+        retry: int | None = None,
+    ) -> None:
+        """Build an event, for tests and for callers that synthesise events.
+
+        Args:
+            event: The event type.
+            data: The event data (multi-line data joined with ``\\n``).
+            id: The last event ID.
+            retry: The reconnection time in milliseconds, or ``None``.
+        """
+        self.event = event
+        self._data = data
+        self._data_bytes = None
+        self.id = id
+        self.retry = retry
+
+    @property
+    def data(self) -> str:
+        """The event data as text; invalid UTF-8 becomes U+FFFD, as the spec's decoder does."""
+        data = self._data
+        if data is None:
+            # _data and _data_bytes are never both None: the decoder sets the bytes.
+            data = self._data = self._data_bytes.decode("utf-8", "replace")  # type: ignore[union-attr]
+        return data
+
+    @property
+    def data_bytes(self) -> bytes:
+        """The event data as the raw UTF-8 bytes received (lines joined with ``b"\\n"``)."""
+        raw = self._data_bytes
+        if raw is None:
+            raw = self._data_bytes = self._data.encode()  # type: ignore[union-attr]
+        return raw
+
+    def __repr__(self) -> str:
+        return (
+            f"ServerSentEvent(event={self.event!r}, data={self.data!r}, "
+            f"id={self.id!r}, retry={self.retry!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return (
+            self.event == other.event
+            and self.data == other.data
+            and self.id == other.id
+            and self.retry == other.retry
+        )
+
+    # Mutable and compared by value, so not hashable.
+    __hash__ = None  # type: ignore[assignment]
+
+
+_new_event = object.__new__
+
+
+class SSEDecoder:
+    """Incremental WHATWG event-stream decoder: :meth:`feed` bytes, get events.
+
+    Two choices about what relays really send:
+
+    * A block with no ``data`` field (``event: ping`` then a blank line) dispatches
+      nothing, exactly as the spec says; relays that send such blocks as keep-alives are
+      tolerated silently (only their ``id`` and ``retry`` fields take effect).
+    * At end of stream the spec discards an event that lacks its terminating blank line.
+      Real relays end the last ``data: [DONE]`` without the blank line, sometimes without
+      even a newline, so :meth:`flush` -- a deliberate deviation -- interprets the
+      unterminated last line and dispatches a pending event that has data. The caller
+      decides what to trust.
+
+    Attributes:
+        last_event_id: The last event ID, committed (per spec) by the blank line that
+            ends a block; persists across events and across :meth:`flush`, as the spec's
+            ``EventSource`` keeps it for a reconnection's ``Last-Event-ID`` header.
+        retry: The last valid reconnection time (ms) received, or ``None``; persists.
+        comments: How many ``:`` comment lines were seen (keep-alives, mostly).
+    """
+
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_error",
+        "_event_retry",
+        "_event_type",
+        "_id_buffer",
+        "_max_event_bytes",
+        "_max_line_bytes",
+        "_pending",
+        "_pending_size",
+        "_skip_lf",
+        "_start",
+        "comments",
+        "last_event_id",
+        "retry",
+    )
+
+    last_event_id: str
+    retry: int | None
+    comments: int
+    _max_line_bytes: int
+    _max_event_bytes: int
+    _error: SSEProtocolError | None
+    _start: bytes | None  # bytes held while deciding whether a BOM starts the stream
+    _skip_lf: bool  # the previous chunk ended in "\r": a leading "\n" is its pair
+    _pending: list[bytes]  # pieces of the incomplete last line
+    _pending_size: int
+    _data: list[bytes]  # the spec's data buffer, one item per data line
+    _data_size: int  # len(b"\n".join(_data)) + 1, kept without joining
+    _event_type: str  # the spec's event type buffer, "message" when empty
+    _event_retry: int | None  # a valid retry field of the current block
+    _id_buffer: str  # the spec's last event ID buffer
+
+    def __init__(
+        self,
+        *,
+        max_line_bytes: int = _DEFAULT_MAX_LINE_BYTES,
+        max_event_bytes: int = _DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        """Create a decoder for one stream (and its reconnections).
+
+        Args:
+            max_line_bytes: The longest line accepted, in bytes, without its line end.
+                Checked while the line is still arriving, so a stream that never sends a
+                newline cannot make the decoder buffer without bound.
+            max_event_bytes: The largest data an event may accumulate, in bytes, counted
+                as ``len(event.data_bytes)`` (data lines plus the ``\\n`` joining them).
+
+        Raises:
+            ValueError: If a limit is not a positive integer.
+        """
+        if max_line_bytes < 1 or max_event_bytes < 1:
+            raise ValueError("max_line_bytes and max_event_bytes must be positive")
+        self._max_line_bytes = max_line_bytes
+        self._max_event_bytes = max_event_bytes
+        self.last_event_id = ""
+        self.retry = None
+        self.comments = 0
+        self._error = None
+        self._reset_stream()
+
+    def _reset_stream(self) -> None:
+        # The start of a stream: a BOM may come, nothing is pending. The ID buffer starts
+        # from the persisted last event ID, as browsers do on reconnection.
+        self._start = b""
+        self._skip_lf = False
+        self._pending = []
+        self._pending_size = 0
+        self._data = []
+        self._data_size = 0
+        self._event_type = "message"
+        self._event_retry = None
+        self._id_buffer = self.last_event_id
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode the next piece of the stream.
+
+        Args:
+            chunk: The bytes as the transport delivered them; any size, any split. Must
+                be ``bytes`` (events keep slices of it as ``data_bytes``).
+
+        Returns:
+            The events completed by this chunk, in stream order (often none).
+
+        Raises:
+            SSEProtocolError: If a line or an event exceeds its limit, or a previous call
+                already failed.
+        """
+        if self._error is not None:
+            raise self._error
+        if not chunk:
+            return []
+        if self._skip_lf:
+            # CRLF split across chunks: the "\r" already ended the line (spec: CRLF is one
+            # line end), so this "\n" ends nothing.
+            self._skip_lf = False
+            if chunk[0] == 10:
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        if self._start is not None:
+            # Spec: one leading U+FEFF is dropped, only at the very start of the stream;
+            # its three bytes may arrive in separate chunks.
+            chunk = self._start + chunk
+            if len(chunk) < 3 and _BOM.startswith(chunk):
+                self._start = chunk
+                return []
+            self._start = None
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
+                if not chunk:
+                    return []
+        if b"\r" in chunk:
+            # CR and CRLF become LF; UTF-8 never uses 0x0D inside a character, so this is
+            # safe on raw bytes. A trailing "\r" ends its line now; remember to swallow
+            # a "\n" that may start the next chunk.
+            if chunk[-1] == 13:
+                self._skip_lf = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        pending = self._pending
+        if b"\n" not in chunk:
+            # No line end: the current line continues. Bounded now, not when (if ever) its
+            # newline arrives.
+            pending.append(chunk)
+            self._pending_size += len(chunk)
+            if self._pending_size > self._max_line_bytes:
+                self._fail_line(self._pending_size)
+            return []
+        size = self._pending_size + len(chunk)
+        lines = chunk.split(b"\n")
+        if pending:
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
+            pending.clear()
+        tail = lines.pop()
+        if tail:
+            pending.append(tail)
+        self._pending_size = len(tail)
+        if size > self._max_line_bytes:
+            # Only a chunk larger than the limit can hold an oversized line; checking
+            # here keeps the loops below free of length checks.
+            longest = max(len(tail), max(map(len, lines)))
+            if longest > self._max_line_bytes:
+                self._fail_line(longest)
+        events: list[ServerSentEvent] = []
+        n = len(lines)
+        # A single-line event is no larger than the chunk; past the event limit the
+        # per-line steps do the checking.
+        if n >= 4 and size <= self._max_event_bytes:
+            # Chat streams are runs of "data: ...", blank line. The lines before the first
+            # blank line may continue an event begun in an earlier chunk; after it, a run
+            # is recognised with C-level checks on whole slices of the line list, and then
+            # needs no per-line parsing.
+            try:
+                start = lines.index(b"") + 1
+            except ValueError:
+                start = n
+            end = start + ((n - start) & -2)
+            if end > start:
+                payloads = lines[start:end:2]
+                # Strings between two that share a prefix share it too, so checking the
+                # smallest and the largest checks them all.
+                if (
+                    not any(lines[start + 1 : end : 2])
+                    and min(payloads).startswith(b"data: ")
+                    and max(payloads).startswith(b"data: ")
+                ):
+                    self._process(lines[:start], events)
+                    # The blank line before the run reset the event type and retry.
+                    id_buffer = self._id_buffer
+                    new = _new_event
+                    cls = ServerSentEvent
+                    append = events.append
+                    for line in payloads:
+                        event = new(cls)
+                        event._data_bytes = line[6:]
+                        event._data = None
+                        event.event = "message"
+                        event.id = id_buffer
+                        event.retry = None
+                        append(event)
+                    if end < n:
+                        self._process(lines[end:], events)
+                    return events
+        self._process(lines, events)
+        return events
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End the stream, returning the last event if a relay left it unterminated.
+
+        The spec discards an event without its final blank line; relays routinely end the
+        stream on ``data: [DONE]`` without it (or without a newline), so the unterminated
+        last line is interpreted and a pending event with data is dispatched here. The
+        decoder is then ready for a new stream (a reconnection); ``last_event_id`` and
+        ``retry`` persist, as they do for the spec's ``EventSource``.
+
+        Returns:
+            The pending event, if any, as a list (empty or one item).
+
+        Raises:
+            SSEProtocolError: If a previous call already failed, or the last event is
+                larger than the limit.
+        """
+        if self._error is not None:
+            raise self._error
+        last = b"".join(self._pending) if self._start is None else self._start
+        # A blank line after the unterminated line dispatches exactly what the spec
+        # would have dispatched had the relay sent it.
+        events: list[ServerSentEvent] = []
+        self._process([last, b""] if last else [b""], events)
+        self._reset_stream()
+        return events
+
+    def _fail_line(self, size: int) -> NoReturn:
+        self._fail(
+            f"server-sent event line of {size} bytes or more exceeds "
+            f"max_line_bytes={self._max_line_bytes}"
+        )
+
+    def _fail(self, message: str) -> NoReturn:
+        self._error = SSEProtocolError(message)
+        self._reset_stream()  # release the buffered bytes; the decoder stays failed
+        raise self._error
+
+    def _fail_event(self, size: int) -> NoReturn:
+        self._fail(
+            f"server-sent event data of {size} bytes or more exceeds "
+            f"max_event_bytes={self._max_event_bytes}"
+        )
+
+    def _process(self, lines: list[bytes], events: list[ServerSentEvent]) -> None:
+        # The spec's per-line steps, appending dispatched events to ``events``. The state
+        # is held in locals for speed and written back at the end.
+        data = self._data
+        data_size = self._data_size
+        # data_size counts one "\n" per line, one more than the joined data holds.
+        limit = self._max_event_bytes + 1
+        event_type = self._event_type
+        event_retry = self._event_retry
+        id_buffer = self._id_buffer
+        last_id = self.last_event_id
+        new = _new_event
+        cls = ServerSentEvent
+        for line in lines:
+            if line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                data.append(value)
+                data_size += len(value) + 1
+                if data_size > limit:
+                    self._fail_event(data_size - 1)
+            elif not line:
+                # Spec: a blank line sets the last event ID from its buffer, then
+                # dispatches only if the data buffer is non-empty (so "event: ping" alone
+                # is no event); either way the event type buffer is reset.
+                last_id = id_buffer
+                if data:
+                    event = new(cls)
+                    event._data_bytes = b"\n".join(data)
+                    event._data = None
+                    event.event = event_type
+                    event.id = id_buffer
+                    event.retry = event_retry
+                    events.append(event)
+                    data = []
+                    data_size = 0
+                event_type = "message"
+                event_retry = None
+            elif line[0] == 58:  # b":" starts a comment
+                self.comments += 1
+            else:
+                # Spec: field name up to the first ":", value after it minus one leading
+                # space; a line without ":" is a field name with an empty value.
+                name, _, value = line.partition(b":")
+                if value[:1] == b" ":
+                    value = value[1:]
+                if name == b"event":
+                    event_type = value.decode("utf-8", "replace") or "message"
+                elif name == b"data":  # "data" without a colon: an empty data line
+                    data.append(value)
+                    data_size += len(value) + 1
+                    if data_size > limit:
+                        self._fail_event(data_size - 1)
+                elif name == b"id":
+                    # Spec: an id containing NUL is ignored (it could not be sent back in
+                    # a Last-Event-ID header).
+                    if b"\0" not in value:
+                        id_buffer = value.decode("utf-8", "replace")
+                elif name == b"retry" and value.isdigit():
+                    # Spec: ASCII digits only (bytes.isdigit is ASCII-only), else ignored.
+                    # int() refuses digit strings past sys.int_max_str_digits: ignored too.
+                    with suppress(ValueError):
+                        event_retry = self.retry = int(value)
+                # Spec: any other field name is ignored.
+        self._data = data
+        self._data_size = data_size
+        self._event_type = event_type
+        self._event_retry = event_retry
+        self._id_buffer = id_buffer
+        self.last_event_id = last_id
