@@ -233,7 +233,7 @@ class FunctionDefinition(msgspec.Struct, kw_only=True, omit_defaults=True):
     strict: bool | None = None
 
 
-class Tool(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Tool(msgspec.Struct, kw_only=True):
     """A tool offered to the model. The API's own documentation lists tools as strings;
     they are objects of this shape."""
 
