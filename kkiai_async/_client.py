@@ -1,0 +1,439 @@
+"""``AsyncClient``: configuration, authentication, the connection pool's lifecycle, and
+the send path with its retries.
+
+One long-lived client per application is the intended use: it holds the connection pool
+(an aiohttp session, owned or lent by the caller), and every request goes through
+:meth:`AsyncClient._send`, the single place where attempts are retried. Parsing
+responses is not its business: the chat resource and the stream objects do that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import msgspec
+
+from ._chat import Chat
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    ClientClosedError,
+    InvalidParameterError,
+    KkiaiError,
+    make_status_error,
+)
+from ._retry import RetryPolicy, Timeout, describe_retry_reason, retry_decision, retry_delay
+from ._transport import Response, Transport
+from ._transport._aiohttp import AiohttpTransport
+from ._version import __version__
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
+
+logger = logging.getLogger("kkiai_async")
+
+DEFAULT_BASE_URL = "https://www.kkiai.com/v1"
+"""Where requests go when neither ``base_url=`` nor ``KKIAI_BASE_URL`` says otherwise."""
+
+# The backoff sleep, looked up at each use so that tests can replace it and not wait.
+_sleep = asyncio.sleep
+
+_PATH = "/chat/completions"
+_ANY_DECODER = msgspec.json.Decoder()
+
+
+def _check_base_url(url: object) -> str:
+    if not isinstance(url, str) or not url:
+        raise InvalidParameterError("base_url", f"must be a non-empty URL string, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise InvalidParameterError("base_url", f"is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        # Not the URL itself: it may carry user:password.
+        raise InvalidParameterError(
+            "base_url",
+            f"must be an http:// or https:// URL with a host, got scheme {parts.scheme!r}"
+            + ("" if host else " and no host"),
+        )
+    if parts.query or parts.fragment:
+        raise InvalidParameterError("base_url", "must not have a query or a fragment")
+    if parts.scheme == "http" and not _is_loopback(host):
+        # The host only: a URL may carry user:password.
+        logger.warning(
+            "base_url uses plain http to %s: the API key and the conversation are sent unencrypted",
+            host,
+        )
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _checked_headers(param: str, headers: object) -> Mapping[str, str]:
+    if not isinstance(headers, Mapping):
+        raise InvalidParameterError(
+            param, f"must be a dict of str to str, got {type(headers).__name__}"
+        )
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            # The type only: the value may be a credential.
+            raise InvalidParameterError(
+                f"{param}[{name!r}]",
+                f"header names and values must be str, got {type(value).__name__}",
+            )
+    return headers
+
+
+def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``base`` updated by ``extra``, matching header names case-insensitively."""
+    merged = dict(base)
+    names = {name.lower(): name for name in merged}
+    for name, value in extra.items():
+        old = names.get(name.lower())
+        if old is not None:
+            del merged[old]
+        merged[name] = value
+        names[name.lower()] = name
+    return merged
+
+
+class AsyncClient:
+    """The kkiai Chat Completions client for asyncio.
+
+    Create one per application and share it: it owns the connection pool. Close it
+    with ``await client.aclose()`` or by using it as an async context manager::
+
+        async with kk.AsyncClient() as client:
+            completion = await client.chat.completions.create(model=..., messages=[...])
+
+    Attributes:
+        chat: The chat resource; ``client.chat.completions`` makes the requests.
+        base_url: The API's base URL, without a trailing slash.
+        api_key: The API key, or ``None`` (the API documents ``Authorization`` as
+            optional). Never shown by ``repr()``.
+        timeout: The default limits of a request.
+        max_retries: The default number of retries after a failed attempt.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_json_headers",
+        "_owns_transport",
+        "_policy",
+        "_stream_headers",
+        "_transport",
+        "_url",
+        "api_key",
+        "base_url",
+        "chat",
+        "default_headers",
+        "max_retries",
+        "timeout",
+    )
+
+    api_key: str | None
+    base_url: str
+    timeout: Timeout
+    max_retries: int
+    default_headers: Mapping[str, str]
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = Timeout(),  # noqa: B008 - immutable
+        max_retries: int = 2,
+        session: aiohttp.ClientSession | None = None,
+        connection_limit: int = 1000,
+    ) -> None:
+        """Configure the client; nothing is connected until the first request.
+
+        Args:
+            api_key: Sent as ``Authorization: Bearer <key>``. Default: the
+                ``KKIAI_API_KEY`` environment variable; with neither, no
+                ``Authorization`` header is sent.
+            base_url: The API's base URL. Default: ``KKIAI_BASE_URL``, else
+                ``https://www.kkiai.com/v1``. Plain ``http://`` to a host other than
+                loopback works but logs a warning.
+            default_headers: Headers added to every request; they override the
+                library's own (names compared case-insensitively).
+            timeout: A :class:`Timeout`, or a number ``t`` for ``connect=read=t``, or
+                ``None`` for no limits. The limits apply to each attempt.
+            max_retries: Retries after a failed attempt (see ``create()``); ``0``
+                disables them.
+            session: An ``aiohttp.ClientSession`` to borrow: its pool, proxy and TLS
+                settings are used, and the client never closes it. Default: the client
+                creates (on the first request, inside the running event loop) and owns
+                a session whose pool holds up to ``connection_limit`` connections.
+            connection_limit: The most connections the owned session opens at once
+                (``0``: no limit). Every open stream holds one; more requests wait.
+
+        Raises:
+            InvalidParameterError: A parameter has the wrong type or value.
+        """
+        if api_key is None:
+            api_key = os.environ.get("KKIAI_API_KEY") or None
+        elif not isinstance(api_key, str):
+            raise InvalidParameterError(
+                "api_key", f"must be a string, got {type(api_key).__name__}"
+            )
+        if base_url is None:
+            base_url = os.environ.get("KKIAI_BASE_URL") or DEFAULT_BASE_URL
+        if (
+            isinstance(connection_limit, bool)
+            or not isinstance(connection_limit, int)
+            or connection_limit < 0
+        ):
+            raise InvalidParameterError(
+                "connection_limit", f"must be an int >= 0, got {connection_limit!r}"
+            )
+        self._configure(
+            api_key=api_key or None,
+            base_url=_check_base_url(base_url),
+            default_headers=dict(_checked_headers("default_headers", default_headers or {})),
+            timeout=Timeout.coerce(timeout),
+            policy=RetryPolicy(max_retries=max_retries),
+        )
+        self._transport: Transport = AiohttpTransport(
+            session=session, connection_limit=connection_limit
+        )
+        self._owns_transport = True
+        self._build_headers()
+
+    def _configure(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str,
+        default_headers: Mapping[str, str],
+        timeout: Timeout,
+        policy: RetryPolicy,
+    ) -> None:
+        self.api_key = api_key
+        self.base_url = base_url
+        self.default_headers = default_headers
+        self.timeout = timeout
+        self._policy = policy
+        self.max_retries = policy.max_retries
+        self._url = base_url + _PATH
+        self._closed = False
+        self.chat = Chat(self)
+
+    def _build_headers(self) -> None:
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"kkiai-async/{__version__} python/{python} {self._transport.user_agent}",
+        }
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        stream_headers = dict(headers, Accept="text/event-stream")
+        self._json_headers = _merge_headers(headers, self.default_headers)
+        self._stream_headers = _merge_headers(stream_headers, self.default_headers)
+
+    def with_options(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncClient:
+        """A copy with some settings changed that shares this client's connection pool.
+
+        Closing the copy does not close the pool; closing this client does, for both.
+
+        Args:
+            api_key: A different key (``None``: keep this one).
+            base_url: A different base URL (``None``: keep this one).
+            default_headers: Headers merged over this client's default headers.
+            timeout: Different limits (``None``: keep these).
+            max_retries: A different retry count (``None``: keep this one).
+
+        Returns:
+            The new client.
+        """
+        self._check_open()
+        clone = AsyncClient.__new__(AsyncClient)
+        headers = dict(self.default_headers)
+        if default_headers:
+            headers = _merge_headers(headers, _checked_headers("default_headers", default_headers))
+        if api_key is not None and not isinstance(api_key, str):
+            raise InvalidParameterError(
+                "api_key", f"must be a string, got {type(api_key).__name__}"
+            )
+        clone._configure(
+            api_key=self.api_key if api_key is None else api_key or None,
+            base_url=self.base_url if base_url is None else _check_base_url(base_url),
+            default_headers=headers,
+            timeout=self.timeout if timeout is None else Timeout.coerce(timeout),
+            policy=self._policy if max_retries is None else RetryPolicy(max_retries=max_retries),
+        )
+        clone._transport = self._transport
+        clone._owns_transport = False
+        clone._build_headers()
+        return clone
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError(
+                "the client is closed (aclose() was called, or its async with block ended)"
+            )
+
+    async def aclose(self) -> None:
+        """Close the client and, if it created it, its connection pool; idempotent.
+
+        A borrowed ``session`` stays open. Streams still open are not interrupted by
+        this call, but their connections are closed with the pool.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "unset"
+        state = " closed" if self._closed else ""
+        return f"<AsyncClient base_url={self.base_url!r} api_key={key}{state}>"
+
+    # ----------------------------------------------------------------------------------
+    # The send path
+    # ----------------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        body: bytes,
+        *,
+        stream: bool,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> tuple[Response, bytes]:
+        """POST ``body`` to the chat completions endpoint, retrying what may be retried.
+
+        An attempt fails with a retryable status, a connection error or a connect/read
+        timeout before the response headers; for a non-streamed request, also while
+        reading the body, since nothing has reached the caller yet. A streamed
+        response is returned as soon as its status is known to be a success: once the
+        caller has it, nothing is retried.
+
+        Args:
+            body: The encoded JSON body.
+            stream: Whether the response is to be streamed (its body is then left
+                unread and the caller must close the response).
+            timeout: This request's limits (``None``: the client's).
+            max_retries: This request's retry count (``None``: the client's).
+            extra_headers: Headers for this request only, over all others.
+
+        Returns:
+            The response (a 2xx or 3xx) and, unless ``stream``, its body (else ``b""``).
+
+        Raises:
+            APIStatusError: The last attempt got an error status.
+            APIConnectionError: The last attempt failed to connect, timed out or broke.
+            ClientClosedError: The client is (or became) closed.
+        """
+        self._check_open()
+        headers = self._stream_headers if stream else self._json_headers
+        if extra_headers:
+            headers = _merge_headers(headers, _checked_headers("extra_headers", extra_headers))
+        limits = self.timeout if timeout is None else Timeout.coerce(timeout)
+        policy = self._policy if max_retries is None else RetryPolicy(max_retries=max_retries)
+        transport = self._transport
+        url = self._url
+        attempt = 0
+        while True:
+            try:
+                response = await transport.send("POST", url, headers, body, limits, stream)
+                status = response.status
+                if status < 400:
+                    if stream:
+                        return response, b""
+                    return response, await _read_all(response)
+                error = await _status_error(response)
+            except APIConnectionError as exc:
+                if attempt >= policy.max_retries or not retry_decision(None, {}, exc):
+                    raise
+                delay = retry_delay(policy, attempt, {})
+                reason = describe_retry_reason(None, exc)
+            else:
+                if attempt >= policy.max_retries or not retry_decision(status, error.headers, None):
+                    raise error
+                delay = retry_delay(policy, attempt, error.headers)
+                reason = describe_retry_reason(status, None)
+            attempt += 1
+            logger.info(
+                "Retrying POST %s in %.2f seconds (retry %d of %d): %s",
+                _PATH,
+                delay,
+                attempt,
+                policy.max_retries,
+                reason,
+            )
+            await _sleep(delay)
+            self._check_open()
+
+
+async def _read_all(response: Response) -> bytes:
+    reuse = False
+    try:
+        data = await response.read()
+        reuse = True
+    finally:
+        await response.aclose(reuse=reuse)
+    return data
+
+
+async def _status_error(response: Response) -> APIStatusError:
+    """The error for an error status, with the body parsed when it is JSON."""
+    try:
+        data = await _read_all(response)
+    except KkiaiError:
+        data = b""
+    body: object
+    try:
+        body = _ANY_DECODER.decode(data) if data else ""
+    except msgspec.DecodeError:
+        body = data.decode("utf-8", "replace")
+    return make_status_error(response.status, body, response.headers)

@@ -1,0 +1,786 @@
+"""The stream objects: a streamed response's bytes -> chunks -> events, and its lifecycle.
+
+This is the hot path of every ``create(stream=True)``: per ``data:`` event it does one
+typed ``msgspec`` decode (by a decoder built once, here), one
+:meth:`ChatCompletionAccumulator.add` and one ``yield``, inside an async generator
+(cheaper to resume than a class's ``__anext__`` coroutine). Everything unusual -- the
+``[DONE]`` sentinel, keep-alives, error objects, relays' odd payloads -- leaves the
+common path through one test and is sorted out by :func:`_classify`, so that rare cases
+cost nothing when they do not happen.
+
+The other half of the module's job is closing what was opened: however the consumer
+stops (the end, ``break``, an exception, task cancellation, garbage collection), the
+HTTP response is ended, and the connection goes back to the pool only when its body was
+read to the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from ._accumulate import ChatCompletionAccumulator
+from ._exceptions import (
+    APIProtocolError,
+    APIStreamError,
+    ClientClosedError,
+    IncompleteStreamError,
+    KkiaiError,
+    request_id_from,
+)
+from ._sse import ServerSentEvent, SSEDecoder, SSEProtocolError
+from ._transport import Response
+from .types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChoiceDelta,
+    ChoiceDeltaFunctionCall,
+    ChoiceDeltaToolCall,
+    ChoiceDeltaToolCallFunction,
+    ChunkChoice,
+    StreamEvent,
+    TextDeltaEvent,
+)
+
+__all__ = [
+    "BytesResponse",
+    "ChatCompletionEventStream",
+    "ChatCompletionStream",
+    "completion_to_chunks",
+    "decode_completion",
+    "open_stream",
+]
+
+# Built once: a msgspec decoder caches what it learned about the type.
+_CHUNK_DECODER = msgspec.json.Decoder(ChatCompletionChunk)
+_COMPLETION_DECODER = msgspec.json.Decoder(ChatCompletion)
+_ANY_DECODER = msgspec.json.Decoder()
+
+# A sentinel chunk: _classify returns it for ``data: [DONE]``.
+_DONE = ChatCompletionChunk(id="[DONE]")
+
+_EXCERPT = 200
+
+
+def _excerpt(raw: bytes | str, limit: int = _EXCERPT) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _error_message(error: object, default: str) -> str:
+    if isinstance(error, dict):
+        message = error.get("message")
+        if isinstance(message, str) and message:
+            return message
+    elif isinstance(error, str) and error:
+        return error
+    return default
+
+
+def _stream_error(payload: object, raw: bytes) -> APIStreamError:
+    """The error for an error object sent in place of data (``{"error": {...}}``)."""
+    error = payload.get("error", payload) if isinstance(payload, dict) else payload
+    if error is None:
+        error = raw.decode("utf-8", "replace")
+    return APIStreamError(
+        "the server sent an error: " + _error_message(error, _excerpt(raw)), body=error
+    )
+
+
+def _lenient_chunk(raw: bytes, exc: msgspec.ValidationError) -> ChatCompletionChunk:
+    """A chunk from a payload the typed decoder refused, when the refusal is only nulls.
+
+    Relays send ``"choices": null``, ``"delta": null`` or ``"index": null`` where the
+    API omits the field; dropping the nulls lets the defaults apply.
+    """
+    value = _ANY_DECODER.decode(raw)
+    if isinstance(value, dict) and "error" in value and not value.get("choices"):
+        raise _stream_error(value, raw)
+    try:
+        return msgspec.convert(_drop_nulls(value), ChatCompletionChunk, strict=False)
+    except msgspec.ValidationError:
+        raise APIProtocolError(
+            f"a stream event is not a chat completion chunk ({exc}): {_excerpt(raw)}",
+            body=raw.decode("utf-8", "replace"),
+        ) from exc
+
+
+def _classify(event: ServerSentEvent) -> ChatCompletionChunk | None:
+    """The slow path for an event the fast path did not take.
+
+    Returns:
+        The chunk; ``_DONE`` for the end sentinel; ``None`` for an event to ignore
+        (keep-alives, whatever their disguise).
+
+    Raises:
+        APIStreamError: The event is an error (``event: error``, or ``{"error": ...}``).
+        APIProtocolError: The data is not JSON, or not a chunk.
+    """
+    raw = event.data_bytes
+    stripped = raw.strip()
+    if stripped == b"[DONE]":
+        return _DONE
+    if event.event == "error":
+        # A bare SSE error event: its data may be JSON or plain text.
+        try:
+            payload: object = _ANY_DECODER.decode(raw)
+        except msgspec.DecodeError:
+            payload = raw.decode("utf-8", "replace")
+        raise _stream_error(payload, raw)
+    if not stripped or stripped[:1] == b":":
+        # Keep-alives sent as data (``data: : keepalive``) rather than as SSE comments.
+        return None
+    try:
+        chunk = _CHUNK_DECODER.decode(raw)
+    except msgspec.ValidationError as exc:
+        return _lenient_chunk(raw, exc)
+    except msgspec.DecodeError as exc:
+        raise APIProtocolError(
+            f"a stream event is not valid JSON ({exc}): {_excerpt(raw)}",
+            body=raw.decode("utf-8", "replace"),
+        ) from exc
+    if chunk.choices or chunk.usage is not None:
+        return chunk
+    # Nothing to assemble: an error object, a keep-alive object ({"type": "keepalive"},
+    # {}), or a real but empty chunk (Azure opens with one holding only filter results).
+    value = _ANY_DECODER.decode(raw)
+    if isinstance(value, dict) and "error" in value:
+        raise _stream_error(value, raw)
+    return chunk if chunk.id or chunk.model else None
+
+
+# The most bytes fed to the SSE decoder at once. aiohttp hands over everything buffered,
+# up to 256 KiB when the server is ahead of us: that is a thousand events, whose objects
+# (tracked by the cyclic GC) would all be alive at once and trigger collections -- full
+# ones now and then -- in the middle of the stream. Slicing keeps them below the
+# collector's threshold; the slices cost one copy of the bytes.
+_FEED_MAX = 64 * 1024
+
+
+def _slices(data: bytes) -> list[bytes]:
+    return [data[i : i + _FEED_MAX] for i in range(0, len(data), _FEED_MAX)]
+
+
+class _State:
+    """What the chunk generator tells its stream object, without referencing it."""
+
+    __slots__ = ("closed", "ended", "error")
+
+    def __init__(self) -> None:
+        self.ended = False  # the stream ended cleanly: final_completion() may answer
+        self.closed = False  # the response was ended (by the generator or close())
+        self.error: KkiaiError | None = None
+
+
+def _attach(exc: KkiaiError, acc: ChatCompletionAccumulator, request_id: str | None) -> None:
+    if exc.partial is None:
+        exc.partial = acc.current_completion()
+    if exc.request_id is None:
+        exc.request_id = request_id
+
+
+def _ignore(chunk: ChatCompletionChunk) -> None:
+    """``add`` for event streams, whose consumer calls ``accumulator.process`` itself."""
+
+
+async def _sse_chunks(
+    response: Response,
+    acc: ChatCompletionAccumulator,
+    add: Callable[[ChatCompletionChunk], None],
+    state: _State,
+    request_id: str | None,
+) -> AsyncGenerator[ChatCompletionChunk, None]:
+    decoder = SSEDecoder()
+    feed = decoder.feed
+    decode = _CHUNK_DECODER.decode
+    decode_error = msgspec.MsgspecError
+    done = False
+    reuse = False
+    try:
+        async for data in response.iter_bytes():
+            for piece in (data,) if len(data) <= _FEED_MAX else _slices(data):
+                for event in feed(piece):
+                    raw = event.data_bytes
+                    if raw != b"[DONE]" and event.event == "message":
+                        try:
+                            chunk = decode(raw)
+                        except decode_error:
+                            pass
+                        else:
+                            if chunk.choices or chunk.usage is not None:
+                                add(chunk)
+                                yield chunk
+                                continue
+                    other = _classify(event)
+                    if other is None:
+                        continue
+                    if other is _DONE:
+                        done = True
+                        break
+                    add(other)
+                    yield other
+                if done:
+                    break
+            if done:
+                break
+        else:
+            # The body ended; relays often end without "\n\n" (or without [DONE]).
+            reuse = True
+            for event in decoder.flush():
+                other = _classify(event)
+                if other is _DONE:
+                    done = True
+                    break
+                if other is not None:
+                    add(other)
+                    yield other
+            if not done and not acc.finished:
+                raise IncompleteStreamError(
+                    "the stream ended before every choice finished (no [DONE] and no finish_reason)"
+                    if acc.current_completion().choices
+                    else "the stream ended without sending any chunk"
+                )
+        # A stream that ends without [DONE] after every choice finished ended cleanly.
+        reuse = True
+        state.ended = True
+    except SSEProtocolError as exc:
+        reuse = False
+        error = APIProtocolError(f"the event stream broke the protocol: {exc}")
+        _attach(error, acc, request_id)
+        state.error = error
+        raise error from exc
+    except KkiaiError as exc:
+        reuse = False
+        _attach(exc, acc, request_id)
+        state.error = exc
+        raise
+    finally:
+        state.closed = True
+        await response.aclose(reuse=reuse)
+
+
+async def _given_chunks(
+    chunks: Iterable[ChatCompletionChunk],
+    add: Callable[[ChatCompletionChunk], None],
+    state: _State,
+) -> AsyncGenerator[ChatCompletionChunk, None]:
+    for chunk in chunks:
+        add(chunk)
+        yield chunk
+    state.ended = True
+
+
+class ChatCompletionStream:
+    """A streamed chat completion: ``async for chunk in stream`` yields its chunks.
+
+    Returned by ``await client.chat.completions.create(..., stream=True)`` once the
+    response headers are in (HTTP errors were raised by that ``await``). Use it as an
+    async context manager: the response is ended however the block exits -- ``break``,
+    an exception, task cancellation -- and its connection goes back to the pool only if
+    the body was read to its end::
+
+        stream = await client.chat.completions.create(..., stream=True)
+        async with stream:
+            async for chunk in stream:
+                print(chunk.choices[0].delta.content or "", end="")
+        completion = await stream.final_completion()
+
+    Iterating to the end closes the stream by itself. A stream dropped unclosed is
+    closed when it is garbage collected (its connection is not reused), but ``async
+    with`` is the way to be sure of when.
+
+    Errors while iterating carry ``.partial``, the completion assembled from everything
+    received before them, and ``.request_id``:
+
+    - :class:`APIStreamError`: the server sent an error object inside the stream;
+    - :class:`IncompleteStreamError`: the connection broke, or the stream ended (without
+      ``[DONE]``) while a choice had no ``finish_reason``;
+    - :class:`APITimeoutError`: a read (or total) timeout expired mid-stream;
+    - :class:`APIProtocolError`: a ``data:`` payload that is not JSON or not a chunk, or
+      a line over the size bound.
+
+    Attributes:
+        response_headers: The response headers (lower-case names).
+        request_id: The server's id of the request (``x-request-id``), if it sent one.
+        status_code: The HTTP status (a 2xx).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_acc",
+        "_gen",
+        "_response",
+        "_state",
+        "request_id",
+        "response_headers",
+        "status_code",
+    )
+
+    _gen: AsyncGenerator[ChatCompletionChunk, None]
+
+    def __init__(
+        self,
+        response: Response,
+        accumulator: ChatCompletionAccumulator | None = None,
+        *,
+        chunks: Iterable[ChatCompletionChunk] | None = None,
+        accumulate: bool = True,
+    ) -> None:
+        """Wrap a response whose headers have arrived; the library does this for you.
+
+        Args:
+            response: The transport's response, body unread (or already read, when
+                ``chunks`` are given).
+            accumulator: Where the chunks are assembled; a new one by default.
+            chunks: Chunks to deliver instead of reading the body: for a relay that
+                answered a streamed request with a whole completion.
+            accumulate: ``False`` when the consumer feeds the accumulator itself (the
+                event stream calls ``process``).
+        """
+        acc = ChatCompletionAccumulator() if accumulator is None else accumulator
+        headers = response.headers
+        self._acc = acc
+        self._response = response
+        self._state = _State()
+        self.response_headers: Mapping[str, str] = headers
+        self.request_id = request_id_from(headers)
+        self.status_code = response.status
+        add = acc.add if accumulate else _ignore
+        if chunks is None:
+            self._gen = _sse_chunks(response, acc, add, self._state, self.request_id)
+        else:
+            self._state.closed = True
+            self._gen = _given_chunks(chunks, add, self._state)
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self._gen
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        return await self._gen.__anext__()
+
+    async def __aenter__(self) -> ChatCompletionStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """End the response now; idempotent.
+
+        The connection is closed, not pooled, unless the body had been read to its end.
+        """
+        try:
+            await self._gen.aclose()
+        except RuntimeError:
+            # Another task is iterating right now; closing the response below wakes it
+            # with IncompleteStreamError.
+            pass
+        finally:
+            if not self._state.closed:
+                self._state.closed = True
+                await self._response.aclose(reuse=False)
+
+    def current_completion(self) -> ChatCompletion:
+        """What has arrived so far, assembled (finish reasons ``None`` where not yet known)."""
+        return self._acc.current_completion()
+
+    async def final_completion(self) -> ChatCompletion:
+        """Read what is left of the stream and return the assembled completion.
+
+        Returns:
+            The completion, as a non-streamed request would have returned it.
+
+        Raises:
+            KkiaiError: The error that ended the stream (again, if iteration already
+                raised it), with ``.partial``.
+            ClientClosedError: The stream was closed before it ended.
+        """
+        async for _ in self._gen:
+            pass
+        state = self._state
+        if state.error is not None:
+            raise state.error
+        if not state.ended:
+            raise ClientClosedError(
+                "the stream was closed before it ended",
+                request_id=self.request_id,
+                partial=self._acc.current_completion(),
+            )
+        return self._acc.final_completion()
+
+    def __del__(self) -> None:
+        # Dropped unclosed (the consumer broke out of ``async for`` without ``async
+        # with``): close the connection now rather than leave it to aiohttp's finalizer,
+        # which would warn. A suspended generator is finalized by the event loop's hook.
+        state = getattr(self, "_state", None)
+        if state is not None and not state.closed:
+            state.closed = True
+            self._response.abort()
+
+    def __repr__(self) -> str:
+        state = self._state
+        status = "ended" if state.ended else "failed" if state.error else "open"
+        if state.closed and status == "open":
+            status = "closed"
+        return f"<ChatCompletionStream {status} request_id={self.request_id!r}>"
+
+
+async def _events(
+    stream: ChatCompletionStream, acc: ChatCompletionAccumulator, state: _State
+) -> AsyncGenerator[StreamEvent, None]:
+    process = acc.process
+    async for chunk in stream:
+        for event in process(chunk):
+            yield event
+    if state.ended:
+        # Not after close(): a stream cut short did not end its texts.
+        for event in acc.end():
+            yield event
+
+
+async def _text_deltas(events: AsyncIterator[StreamEvent]) -> AsyncGenerator[str, None]:
+    async for event in events:
+        if type(event) is TextDeltaEvent:
+            yield event.delta
+
+
+class ChatCompletionEventStream:
+    """A streamed chat completion as typed events: ``async for event in events``.
+
+    Yielded by ``async with client.chat.completions.stream(...) as events``. The events
+    (:data:`kkiai_async.types.StreamEvent`) are those of
+    :meth:`ChatCompletionAccumulator.process`, then :meth:`~ChatCompletionAccumulator.end`
+    when the stream is over: text, refusal and reasoning deltas, tool calls started,
+    their arguments as they arrive (parsed so far) and done (parsed and, for tools with
+    a typed arguments struct, decoded), choices finished, usage. Errors are those of
+    :class:`ChatCompletionStream`, with ``.partial``.
+    """
+
+    __slots__ = ("_acc", "_events", "_stream")
+
+    def __init__(self, stream: ChatCompletionStream, accumulator: ChatCompletionAccumulator):
+        """Wrap a stream built with ``accumulate=False``; the library does this for you.
+
+        Args:
+            stream: The chunk stream.
+            accumulator: The accumulator whose ``process`` makes the events.
+        """
+        self._stream = stream
+        self._acc = accumulator
+        self._events = _events(stream, accumulator, stream._state)
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's id of the request, if it sent one."""
+        return self._stream.request_id
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        """The response headers (lower-case names)."""
+        return self._stream.response_headers
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events
+
+    async def __anext__(self) -> StreamEvent:
+        return await self._events.__anext__()
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        """Only the text deltas (``TextDeltaEvent.delta``) of every choice, in order.
+
+        It draws from the same events as ``async for event in events``: the two share
+        one position in the stream. With ``n > 1`` the choices' texts interleave; use
+        the events (``choice_index``) to tell them apart.
+        """
+        return _text_deltas(self._events)
+
+    def current_completion(self) -> ChatCompletion:
+        """What has arrived so far, assembled."""
+        return self._acc.current_completion()
+
+    async def final_completion(self) -> ChatCompletion:
+        """Read the rest of the events and return the assembled completion.
+
+        Raises:
+            KkiaiError: The error that ended the stream, with ``.partial``.
+            ClientClosedError: The stream was closed before it ended.
+        """
+        async for _ in self._events:
+            pass
+        return await self._stream.final_completion()
+
+    async def close(self) -> None:
+        """End the response now; idempotent."""
+        try:
+            await self._events.aclose()
+        except RuntimeError:
+            pass
+        finally:
+            await self._stream.close()
+
+    async def __aenter__(self) -> ChatCompletionEventStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+# --------------------------------------------------------------------------------------
+# Whole bodies: non-streamed completions, and streams that are not event streams
+# --------------------------------------------------------------------------------------
+
+
+def decode_completion(body: bytes, request_id: str | None) -> ChatCompletion:
+    """Decode the body of a ``200`` to a non-streamed request.
+
+    Args:
+        body: The response body.
+        request_id: For the errors.
+
+    Returns:
+        The completion.
+
+    Raises:
+        APIStreamError: The body is an error object (``{"error": {...}}``).
+        APIProtocolError: The body is not JSON, or not a chat completion.
+    """
+    try:
+        completion = _COMPLETION_DECODER.decode(body)
+    except msgspec.MsgspecError as exc:
+        try:
+            value = _ANY_DECODER.decode(body)
+        except msgspec.DecodeError:
+            raise APIProtocolError(
+                f"the response is not JSON: {_excerpt(body)}",
+                body=body.decode("utf-8", "replace"),
+                request_id=request_id,
+            ) from exc
+        completion = _completion_from_value(value, body, request_id, exc)
+    else:
+        if completion.choices:
+            return completion
+        completion = _completion_from_value(_ANY_DECODER.decode(body), body, request_id, None)
+    return completion
+
+
+def _completion_from_value(
+    value: object, body: bytes, request_id: str | None, exc: msgspec.MsgspecError | None
+) -> ChatCompletion:
+    if isinstance(value, dict) and "error" in value and not value.get("choices"):
+        error = _stream_error(value, body)
+        error.request_id = request_id
+        raise error
+    if isinstance(value, dict) and value.get("choices") is not None:
+        try:
+            completion = msgspec.convert(_drop_nulls(value), ChatCompletion, strict=False)
+        except msgspec.ValidationError as err:
+            exc = err
+        else:
+            if completion.choices:
+                return completion
+    why = f" ({exc})" if exc is not None else ""
+    raise APIProtocolError(
+        f"the response is not a chat completion{why}: {_excerpt(body)}",
+        body=value,
+        request_id=request_id,
+    )
+
+
+def completion_to_chunks(completion: ChatCompletion) -> list[ChatCompletionChunk]:
+    """The chunks a stream of ``completion`` would have sent.
+
+    For relays that ignore ``stream: true`` and answer with a whole completion: turning
+    it into chunks lets ``async for`` and the events work unchanged. One chunk per
+    choice carries its role, text, tool calls and finish reason; usage follows in a
+    chunk of its own, as with ``stream_options.include_usage``.
+
+    Args:
+        completion: The whole completion.
+
+    Returns:
+        The equivalent chunks, in order.
+    """
+    meta: dict[str, Any] = {
+        "id": completion.id,
+        "created": completion.created,
+        "model": completion.model,
+        "system_fingerprint": completion.system_fingerprint,
+        "service_tier": completion.service_tier,
+    }
+    chunks = []
+    for choice in completion.choices:
+        message = choice.message
+        tool_calls = None
+        if message.tool_calls:
+            tool_calls = [
+                ChoiceDeltaToolCall(
+                    index=i,
+                    id=call.id,
+                    type=call.type,
+                    function=ChoiceDeltaToolCallFunction(
+                        name=call.function.name, arguments=call.function.arguments
+                    ),
+                )
+                for i, call in enumerate(message.tool_calls)
+            ]
+        function_call = None
+        if message.function_call is not None:
+            function_call = ChoiceDeltaFunctionCall(
+                name=message.function_call.name, arguments=message.function_call.arguments
+            )
+        delta = ChoiceDelta(
+            role=message.role,
+            content=message.content,
+            refusal=message.refusal,
+            reasoning_content=message.reasoning_content,
+            tool_calls=tool_calls,
+            function_call=function_call,
+        )
+        chunks.append(
+            ChatCompletionChunk(
+                **meta,
+                choices=[
+                    ChunkChoice(
+                        index=choice.index,
+                        delta=delta,
+                        finish_reason=choice.finish_reason,
+                        logprobs=choice.logprobs,
+                    )
+                ],
+            )
+        )
+    if completion.usage is not None:
+        chunks.append(ChatCompletionChunk(**meta, usage=completion.usage))
+    return chunks
+
+
+def _media_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+async def open_stream(
+    response: Response,
+    accumulator: ChatCompletionAccumulator,
+    *,
+    accumulate: bool = True,
+) -> ChatCompletionStream:
+    """Make the stream object for a ``2xx`` response to a streamed request.
+
+    An event stream is the normal case. A relay that ignored ``stream`` and answered
+    with a whole JSON completion is delivered as an equivalent stream; a JSON error
+    object raises here; an HTML page (a proxy's error page) raises here with an
+    excerpt. Other or missing content types are read as event streams, because relays
+    mislabel them (``text/plain``, nothing).
+
+    Args:
+        response: The response, body unread; it is closed on error.
+        accumulator: Where the chunks are assembled.
+        accumulate: As for :class:`ChatCompletionStream`.
+
+    Returns:
+        The stream.
+
+    Raises:
+        APIStreamError: The body is a JSON error object.
+        APIProtocolError: The body is HTML, or JSON that is not a completion.
+        APIConnectionError: The connection broke while reading a JSON or HTML body.
+    """
+    media = _media_type(response.headers)
+    if media == "text/event-stream" or not (media.endswith("json") or media == "text/html"):
+        return ChatCompletionStream(response, accumulator, accumulate=accumulate)
+    request_id = request_id_from(response.headers)
+    reuse = False
+    try:
+        body = await response.read()
+        reuse = True
+    except KkiaiError as exc:
+        exc.request_id = exc.request_id or request_id
+        raise
+    finally:
+        await response.aclose(reuse=reuse)
+    if media == "text/html":
+        raise APIProtocolError(
+            f"expected an event stream, got an HTML page: {_excerpt(body)}",
+            body=body.decode("utf-8", "replace"),
+            request_id=request_id,
+        )
+    completion = decode_completion(body, request_id)
+    return ChatCompletionStream(
+        response, accumulator, chunks=completion_to_chunks(completion), accumulate=accumulate
+    )
+
+
+class _OnePiece:
+    __slots__ = ("_piece",)
+
+    def __init__(self, piece: bytes) -> None:
+        self._piece = piece
+
+    def __aiter__(self) -> _OnePiece:
+        return self
+
+    async def __anext__(self) -> bytes:
+        piece = self._piece
+        if not piece:
+            raise StopAsyncIteration
+        self._piece = b""
+        return piece
+
+
+class BytesResponse:
+    """A :class:`Response` over a body already read, to assemble it like a stream.
+
+    Used when a non-streamed request is answered with an event stream (relays that
+    always stream): the body goes through exactly the stream's code.
+    """
+
+    __slots__ = ("_body", "headers", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        """Hold ``body`` as the response to stream from.
+
+        Args:
+            status: The HTTP status.
+            headers: The response headers (lower-case names).
+            body: The whole body.
+        """
+        self.status = status
+        self.headers = headers
+        self._body = body
+
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        """The body, as one piece."""
+        return _OnePiece(self._body)
+
+    async def read(self) -> bytes:
+        """The body."""
+        return self._body
+
+    async def aclose(self, *, reuse: bool) -> None:
+        """Nothing to close."""
+
+    def abort(self) -> None:
+        """Nothing to close."""

@@ -1,0 +1,124 @@
+"""What the client needs from an HTTP library: one request out, one response back.
+
+The client and the stream objects talk to this interface only, never to aiohttp
+directly, so that a second transport (httpx) can be added and tests can replace the
+transport without a network. It is deliberately small: one request with a byte body,
+and a response whose body is read whole or in the pieces the socket delivers.
+
+The error contract is part of the interface. A transport raises only errors of the
+library's tree (:mod:`kkiai_async._exceptions`), translated in one place per transport:
+
+- from :meth:`Transport.send`: :class:`APIConnectionError` (the connection could not be
+  made or broke before the response headers arrived), :class:`APITimeoutError`
+  (``"connect"``, ``"read"`` -- no response headers in time -- or ``"total"``) and
+  :class:`ClientClosedError` (the transport, or a session lent to it, is closed);
+- from :meth:`Response.read`: :class:`APIConnectionError` and :class:`APITimeoutError`;
+- from iterating :meth:`Response.iter_bytes`: :class:`IncompleteStreamError` (the
+  connection broke mid-body) and :class:`APITimeoutError` (``"read"`` or ``"total"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .._retry import Timeout
+
+__all__ = ["Response", "Transport"]
+
+
+class Response(Protocol):
+    """One HTTP response whose headers have arrived and whose body has not been read.
+
+    Attributes:
+        status: The HTTP status.
+        headers: The response headers as a plain dict with lower-case names (a repeated
+            header keeps its last value).
+    """
+
+    status: int
+    headers: Mapping[str, str]
+
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        """The body in the pieces the connection delivers, never empty, until its end.
+
+        Raises:
+            IncompleteStreamError: The connection broke before the body ended.
+            APITimeoutError: A read or total timeout expired.
+        """
+        ...
+
+    async def read(self) -> bytes:
+        """The whole body.
+
+        Raises:
+            APIConnectionError: The connection broke before the body ended.
+            APITimeoutError: A read or total timeout expired.
+        """
+        ...
+
+    async def aclose(self, *, reuse: bool) -> None:
+        """End the response; idempotent.
+
+        Args:
+            reuse: ``True`` when the body was read to its end (or nearly: a transport may
+                wait briefly for the end of a body whose last event has arrived), so the
+                connection may go back to the pool. A connection whose body was not read
+                to its end is always closed, whatever ``reuse`` says: it would hand the
+                rest of this response to the next request.
+        """
+        ...
+
+    def abort(self) -> None:
+        """Close the connection now, synchronously; idempotent.
+
+        For finalizers and other places that cannot ``await``.
+        """
+        ...
+
+
+class Transport(Protocol):
+    """Sends requests; owns (or borrows) the connection pool.
+
+    Attributes:
+        user_agent: The HTTP library and its version (``"aiohttp/3.10.5"``), for the
+            ``User-Agent`` header.
+    """
+
+    user_agent: str
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called (or a borrowed session was closed)."""
+        ...
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: Timeout,
+        stream: bool,
+    ) -> Response:
+        """Send one request and return once the response headers have arrived.
+
+        Args:
+            method: The HTTP method.
+            url: The absolute URL.
+            headers: The request headers, exactly as to be sent.
+            body: The request body, already encoded.
+            timeout: The connect, read and total limits of this request; ``total``
+                covers reading the body too, until the response is closed.
+            stream: Whether the body will be read in pieces (a hint; a transport may
+                ignore it).
+
+        Returns:
+            The response, body unread. The caller must close it.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection pool if this transport owns it; idempotent."""
+        ...
