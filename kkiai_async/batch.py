@@ -1,0 +1,736 @@
+"""Concurrent batch jobs: bounded concurrency, rate limits, retries, resumable JSONL.
+
+Batch users send thousands to millions of requests. The usual ``asyncio.gather`` with a
+semaphore holds every request in memory, ignores the rate limit until 429s pile up, and
+loses all its work when the process dies. This module gives them:
+
+- :func:`run`: an async iterator of :class:`BatchResult` as requests finish, reading the
+  requests lazily (a million-line input is never held in memory), with bounded
+  concurrency, request and token rate limits that adapt to the server's
+  ``x-ratelimit-*`` headers and to 429s (a 429 slows down every request, not only the
+  one that got it), and retries of what is safe to retry;
+- :func:`run_file`: the same over files in the OpenAI Batch format, resumable: a job
+  killed at any moment (even ``kill -9``) and started again writes each result exactly
+  once, and every line is written whole.
+
+It is built on the public client only: each attempt is one
+``client.chat.completions`` call with the client's own retries turned off, so that the
+batch runner sees (and counts, and paces) every attempt itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APIStreamError,
+    InvalidParameterError,
+    KkiaiError,
+)
+from ._ratelimit import RateLimiter
+from .types import ChatCompletion
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient
+
+__all__ = [
+    "BatchInputError",
+    "BatchRequest",
+    "BatchResult",
+    "BatchRun",
+    "BatchStats",
+    "run",
+    "run_file",
+]
+
+logger = logging.getLogger("kkiai_async.batch")
+
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+_URLS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_DEFAULT_COMPLETION_TOKENS = 256
+_json_encoder = msgspec.json.Encoder()
+_line_decoder = msgspec.json.Decoder()
+
+
+class BatchInputError(KkiaiError, ValueError):
+    """The input file has lines that cannot be run; nothing was sent.
+
+    Attributes:
+        problems: ``(line number, what is wrong)`` for every bad line found.
+    """
+
+    def __init__(self, path: str, problems: list[tuple[int, str]]) -> None:
+        shown = "; ".join(f"line {n}: {why}" for n, why in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"{path}: {len(problems)} bad input line(s): {shown}{more}")
+        self.problems = problems
+
+
+class BatchRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One request of a batch: an id of the caller's, and the ``create()`` parameters."""
+
+    custom_id: str
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What became of one request.
+
+    Attributes:
+        custom_id: The request's id.
+        response: The completion (streamed requests are assembled), or ``None``.
+        error: The error of the last attempt when the request failed, or ``None``.
+        attempts: How many times it was sent.
+        latency: Seconds from the first attempt to the result, backoff included.
+        status_code: The HTTP status of the last attempt, if one arrived.
+        request_id: The server's id of the last attempt, if known.
+    """
+
+    custom_id: str
+    response: ChatCompletion | None
+    error: KkiaiError | None
+    attempts: int
+    latency: float
+    status_code: int | None = None
+    request_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the request succeeded."""
+        return self.error is None
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """Live counters of a batch run, for progress displays."""
+
+    total: int | None = None
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    in_flight: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    @property
+    def requests_per_second(self) -> float:
+        """Finished requests (done or failed) per second so far."""
+        return (self.done + self.failed) / max(self.elapsed, 1e-9)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Tokens (prompt and completion) per second so far."""
+        return (self.prompt_tokens + self.completion_tokens) / max(self.elapsed, 1e-9)
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, when the total is known."""
+        if self.total is None:
+            return None
+        left = self.total - self.skipped - self.done - self.failed
+        rate = self.requests_per_second
+        return left / rate if rate > 0 else None
+
+
+def estimate_tokens(body: Mapping[str, Any]) -> int:
+    """A cheap upper-leaning estimate of a request's tokens, for the ``tpm`` limit.
+
+    About four characters a token for the prompt, plus the completion budget
+    (``max_completion_tokens`` or ``max_tokens``, else a default) for each of ``n``
+    choices. The limiter corrects it with the server's ``usage`` afterwards.
+    """
+    chars = 0
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif content is not None:
+            chars += len(_json_encoder.encode(content))
+        chars += 16  # role and framing
+    if body.get("tools"):
+        chars += len(_json_encoder.encode(body["tools"]))
+    budget = body.get("max_completion_tokens") or body.get("max_tokens")
+    completion = budget if isinstance(budget, int) else _DEFAULT_COMPLETION_TOKENS
+    n = body.get("n")
+    choices = n if isinstance(n, int) and n > 1 else 1
+    return chars // 4 + 1 + completion * choices
+
+
+async def _aiter(
+    requests: Iterable[BatchRequest] | AsyncIterable[BatchRequest],
+) -> AsyncIterator[BatchRequest]:
+    if isinstance(requests, AsyncIterable):
+        async for request in requests:
+            yield request
+    else:
+        for request in requests:
+            yield request
+
+
+class _Runner:
+    """The workers, limiter and counters of one :func:`run`."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        concurrency: int,
+        limiter: RateLimiter,
+        max_attempts: int,
+        backoff_base: float,
+        backoff_cap: float,
+        stats: BatchStats,
+    ) -> None:
+        self.client = client
+        self.concurrency = concurrency
+        self.limiter = limiter
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.stats = stats
+        self.stopping = False
+
+    async def execute(self, request: BatchRequest) -> BatchResult:
+        body = dict(request.body)
+        estimate = estimate_tokens(body)
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            await self.limiter.acquire(estimate)
+            status: int | None = None
+            request_id: str | None = None
+            try:
+                completion, headers, request_id = await self._attempt(body)
+            except APIStatusError as exc:
+                status, request_id = exc.status_code, exc.request_id
+                self.limiter.observe(exc.headers)
+                retry_after = _retry_after(exc.headers)
+                if exc.status_code == 429:
+                    # One 429 says the job as a whole is too fast: everyone waits.
+                    self.limiter.pause(
+                        retry_after if retry_after is not None else self._backoff(attempts)
+                    )
+                self.limiter.correct(estimate, 0)
+                if exc.status_code not in _RETRY_STATUSES or attempts >= self.max_attempts:
+                    return self._failed(request, exc, attempts, started, status, request_id)
+                delay = retry_after if retry_after is not None else self._backoff(attempts)
+            except (APIConnectionError, APIStreamError) as exc:
+                self.limiter.correct(estimate, 0)
+                if attempts >= self.max_attempts:
+                    return self._failed(request, exc, attempts, started, None, exc.request_id)
+                delay = self._backoff(attempts)
+            except KkiaiError as exc:  # bad parameters, protocol errors: not worth retrying
+                self.limiter.correct(estimate, 0)
+                return self._failed(request, exc, attempts, started, None, exc.request_id)
+            else:
+                self.limiter.observe(headers)
+                usage = completion.usage
+                if usage is not None:
+                    self.limiter.correct(estimate, usage.total_tokens)
+                    self.stats.prompt_tokens += usage.prompt_tokens
+                    self.stats.completion_tokens += usage.completion_tokens
+                self.stats.done += 1
+                return BatchResult(
+                    request.custom_id,
+                    completion,
+                    None,
+                    attempts,
+                    time.monotonic() - started,
+                    200,
+                    request_id,
+                )
+            self.stats.retried += 1
+            logger.info("retrying %s (attempt %d) in %.2fs", request.custom_id, attempts + 1, delay)
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, body: dict[str, Any]
+    ) -> tuple[ChatCompletion, Mapping[str, str], str | None]:
+        completions = self.client.chat.completions
+        if body.get("stream"):
+            stream = await completions.create(**body, max_retries=0)
+            async with stream:
+                completion = await stream.final_completion()
+            return completion, stream.response_headers, stream.request_id
+        raw = await completions.with_raw_response.create(**body, max_retries=0)
+        return raw.parse(), raw.headers, raw.request_id
+
+    def _backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+
+    def _failed(
+        self,
+        request: BatchRequest,
+        exc: KkiaiError,
+        attempts: int,
+        started: float,
+        status: int | None,
+        request_id: str | None,
+    ) -> BatchResult:
+        self.stats.failed += 1
+        logger.warning(
+            "request %s failed after %d attempt(s): %s", request.custom_id, attempts, exc
+        )
+        return BatchResult(
+            request.custom_id, None, exc, attempts, time.monotonic() - started, status, request_id
+        )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if 0 <= seconds <= 300:
+            return seconds
+    return None
+
+
+class BatchRun:
+    """The results of :func:`run`, as an async iterator; also the handle to stop it.
+
+    Why a class and not an async generator: a generator is finished by the first
+    exception that passes through it, so a caller cancelled mid-iteration could not go
+    on to collect the results of the requests still in flight. Here it can: call
+    :meth:`stop` and keep iterating until the iterator ends.
+    """
+
+    def __init__(
+        self,
+        runner: _Runner,
+        source: AsyncIterator[BatchRequest],
+        on_cancel: Literal["finish", "cancel"],
+    ) -> None:
+        self._runner = runner
+        self._source = source
+        self._on_cancel = on_cancel
+        # Bounded, so that workers stop taking requests while the consumer is behind:
+        # at most 2 x concurrency requests are ever read ahead of the consumer.
+        self._results: asyncio.Queue[BatchResult | None] = asyncio.Queue(runner.concurrency)
+        self._take = asyncio.Lock()
+        self._workers: list[asyncio.Task[None]] = []
+        self._closer: asyncio.Task[None] | None = None
+        self._ended = False
+
+    @property
+    def stats(self) -> BatchStats:
+        """The live counters of this run."""
+        return self._runner.stats
+
+    def stop(self, *, cancel_in_flight: bool = False) -> None:
+        """Take no new requests; the requests in flight finish (or are cancelled).
+
+        Keep iterating to collect the results of those that finish.
+        """
+        self._runner.stopping = True
+        if cancel_in_flight:
+            for task in self._workers:
+                task.cancel()
+
+    def __aiter__(self) -> BatchRun:
+        return self
+
+    async def __anext__(self) -> BatchResult:
+        if self._ended:
+            raise StopAsyncIteration
+        if self._closer is None:
+            self._start()
+        result = await self._results.get()
+        if result is None:
+            self._ended = True
+            await self._close_source()
+            for task in self._workers:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            raise StopAsyncIteration
+        return result
+
+    async def aclose(self) -> None:
+        """Stop the run: cancel what is in flight unless ``on_cancel="finish"``.
+
+        Called by ``async with`` and when the consumer is done; safe to call twice.
+        """
+        if self._ended and self._closer is None:
+            return
+        self._runner.stopping = True
+        if self._closer is not None:
+            if self._on_cancel == "cancel":
+                for task in self._workers:
+                    task.cancel()
+            # Nobody reads the results any more: drain them so no worker stays blocked
+            # on the full queue while the requests in flight finish.
+            while not self._closer.done():
+                getter = asyncio.ensure_future(self._results.get())
+                await asyncio.wait({getter, self._closer}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+            await asyncio.gather(self._closer, return_exceptions=True)
+            for task in self._workers:
+                task.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        self._ended = True
+        await self._close_source()
+
+    async def __aenter__(self) -> BatchRun:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _start(self) -> None:
+        self._workers = [
+            asyncio.ensure_future(self._worker()) for _ in range(self._runner.concurrency)
+        ]
+        self._closer = asyncio.ensure_future(self._close_when_done())
+
+    async def _worker(self) -> None:
+        runner, stats = self._runner, self._runner.stats
+        while True:
+            async with self._take:
+                # Checked under the lock: stop() may come while a worker waits for it.
+                if runner.stopping:
+                    return
+                try:
+                    request = await self._source.__anext__()
+                except StopAsyncIteration:
+                    return
+            stats.in_flight += 1
+            try:
+                result = await runner.execute(request)
+            finally:
+                stats.in_flight -= 1
+            await self._results.put(result)
+
+    async def _close_when_done(self) -> None:
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._results.put(None)
+
+    async def _close_source(self) -> None:
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+def run(
+    client: AsyncClient,
+    requests: Iterable[BatchRequest] | AsyncIterable[BatchRequest],
+    *,
+    concurrency: int = 64,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_attempts: int = 6,
+    backoff_base: float = 0.5,
+    backoff_cap: float = 30.0,
+    on_cancel: Literal["finish", "cancel"] = "cancel",
+    stats: BatchStats | None = None,
+) -> BatchRun:
+    """Run requests concurrently; iterate the result to get them as they finish.
+
+    ``async for result in kk.batch.run(client, requests): ...``
+
+    Args:
+        client: The client to send with; its own retries are turned off per attempt
+            because the runner retries, paces and counts every attempt itself.
+        requests: Any iterable or async iterable of :class:`BatchRequest`, read lazily:
+            at most ``concurrency`` requests are taken ahead of their results.
+        concurrency: How many requests are in flight at most.
+        rpm: Requests per minute, or ``None``.
+        tpm: Tokens per minute, or ``None`` (estimated before sending, settled from
+            ``usage`` afterwards).
+        max_attempts: Attempts per request for retryable failures (connection errors,
+            408, 409, 429, 5xx, errors inside a stream).
+        backoff_base: First backoff in seconds (full jitter, doubling).
+        backoff_cap: Longest backoff in seconds.
+        on_cancel: What :meth:`BatchRun.aclose` does with requests in flight when the
+            consumer stops early: ``"cancel"`` cancels them; ``"finish"`` waits for them.
+        stats: Counters to update as the run goes (for a progress display).
+
+    Returns:
+        A :class:`BatchRun`: an async iterator of :class:`BatchResult` in the order the
+        requests finish, and the handle to stop the run.
+
+    Raises:
+        InvalidParameterError: ``concurrency`` below 1 or a non-positive limit.
+    """
+    if concurrency < 1:
+        raise InvalidParameterError("concurrency", "must be at least 1")
+    for name, limit in (("rpm", rpm), ("tpm", tpm)):
+        if limit is not None and not limit > 0:
+            raise InvalidParameterError(name, "must be positive")
+    runner = _Runner(
+        client,
+        concurrency=concurrency,
+        limiter=RateLimiter(rpm=rpm, tpm=tpm),
+        max_attempts=max_attempts,
+        backoff_base=backoff_base,
+        backoff_cap=backoff_cap,
+        stats=stats if stats is not None else BatchStats(),
+    )
+    return BatchRun(runner, _aiter(requests), on_cancel)
+
+
+# --------------------------------------------------------------------------------------
+# Files in the OpenAI Batch format
+# --------------------------------------------------------------------------------------
+
+
+def _read_lines(path: str) -> Iterable[tuple[int, bytes]]:
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                yield number, line
+
+
+def _check_input(path: str) -> int:
+    """Find every bad line before anything is sent; return the number of requests."""
+    problems: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    count = 0
+    for number, line in _read_lines(path):
+        try:
+            obj = _line_decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            problems.append((number, f"not valid JSON ({exc})"))
+            continue
+        if not isinstance(obj, dict):
+            problems.append((number, "not a JSON object"))
+            continue
+        custom_id = obj.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            problems.append((number, "missing custom_id"))
+        elif custom_id in seen:
+            problems.append(
+                (number, f"duplicate custom_id {custom_id!r} (first on line {seen[custom_id]})")
+            )
+        else:
+            seen[custom_id] = number
+        if obj.get("method", "POST") != "POST":
+            problems.append((number, f"method must be POST, not {obj.get('method')!r}"))
+        if obj.get("url", "/v1/chat/completions") not in _URLS:
+            problems.append((number, f"url must be /v1/chat/completions, not {obj.get('url')!r}"))
+        if not isinstance(obj.get("body"), dict):
+            problems.append((number, "missing body"))
+        count += 1
+    if problems:
+        raise BatchInputError(path, problems)
+    return count
+
+
+def _done_ids(path: str) -> set[str]:
+    """The custom_ids already written to an output file, after cutting a torn last line.
+
+    A process killed while writing can leave a last line without its newline; that line
+    is not a result, so it is cut off and its request runs again.
+    """
+    done: set[str] = set()
+    if not os.path.exists(path):
+        return done
+    with open(path, "rb+") as f:
+        data_end = f.seek(0, os.SEEK_END)
+        if data_end:
+            f.seek(data_end - 1)
+            if f.read(1) != b"\n":
+                # Find the start of the torn line and cut it.
+                f.seek(0)
+                content = f.read()
+                f.truncate(content.rfind(b"\n") + 1)
+        f.seek(0)
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                obj = _line_decoder.decode(line)
+            except msgspec.DecodeError:
+                continue
+            if isinstance(obj, dict) and isinstance(obj.get("custom_id"), str):
+                done.add(obj["custom_id"])
+    return done
+
+
+def _prepare(
+    input_path: str, output_path: str, errors_path: str | None, resume: bool
+) -> tuple[int, set[str]]:
+    """Check the input and find what is already done (file I/O, run in a thread)."""
+    total = _check_input(input_path)
+    skip: set[str] = set()
+    for path in (output_path, errors_path):
+        if path is None:
+            continue
+        if resume:
+            skip |= _done_ids(path)
+        elif os.path.exists(path):
+            os.truncate(path, 0)
+    return total, skip
+
+
+def _requests_from(path: str, skip: set[str]) -> Iterable[BatchRequest]:
+    for _, line in _read_lines(path):
+        obj = _line_decoder.decode(line)
+        if obj["custom_id"] not in skip:
+            yield BatchRequest(custom_id=obj["custom_id"], body=obj["body"])
+
+
+def _output_line(result: BatchResult) -> bytes:
+    line_id = f"batch_req_{uuid.uuid4().hex}"
+    if result.response is not None:
+        record: dict[str, Any] = {
+            "id": line_id,
+            "custom_id": result.custom_id,
+            "response": {
+                "status_code": result.status_code or 200,
+                "request_id": result.request_id,
+                "body": result.response,
+            },
+            "error": None,
+        }
+    else:
+        exc = result.error
+        response = None
+        if isinstance(exc, APIStatusError):
+            response = {
+                "status_code": exc.status_code,
+                "request_id": exc.request_id,
+                "body": exc.body,
+            }
+        code = getattr(exc, "code", None) or type(exc).__name__
+        record = {
+            "id": line_id,
+            "custom_id": result.custom_id,
+            "response": response,
+            "error": {"code": str(code), "message": str(exc)},
+        }
+    return _json_encoder.encode(record) + b"\n"
+
+
+class _LineWriter:
+    """Appends whole lines: one ``write`` call per line on a file opened for appending."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, line: bytes) -> None:
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+async def run_file(
+    client: AsyncClient,
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    errors_path: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    concurrency: int = 64,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_attempts: int = 6,
+    on_cancel: Literal["finish", "cancel"] = "finish",
+    progress: Callable[[BatchStats], None] | None = None,
+    progress_interval: float = 0.5,
+) -> BatchStats:
+    """Run an OpenAI Batch format JSONL file and write the results as JSONL.
+
+    Input lines are ``{"custom_id", "method": "POST", "url": "/v1/chat/completions",
+    "body"}``; output lines are ``{"id", "custom_id", "response": {"status_code",
+    "request_id", "body"}, "error"}``.
+
+    Args:
+        client: The client to send with.
+        input_path: The requests; checked whole before anything is sent (duplicate or
+            missing custom_ids, invalid JSON, wrong url or method).
+        output_path: Where results go, appended one whole line each.
+        errors_path: Where failures go; ``None`` writes them to ``output_path``.
+        resume: Skip custom_ids already in the output (and errors) file, so a killed
+            job started again writes every result exactly once.
+        concurrency: Requests in flight at most.
+        rpm: Requests per minute, or ``None``.
+        tpm: Tokens per minute, or ``None``.
+        max_attempts: Attempts per request for retryable failures.
+        on_cancel: On cancellation, ``"finish"`` writes the requests in flight before
+            returning; ``"cancel"`` drops them (they run again on resume).
+        progress: Called with the live counters every ``progress_interval`` seconds and
+            at the end.
+        progress_interval: Seconds between ``progress`` calls.
+
+    Returns:
+        The final counters.
+
+    Raises:
+        BatchInputError: The input has bad lines; nothing was sent.
+    """
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    errors_file = os.fspath(errors_path) if errors_path is not None else None
+    total, skip = await asyncio.to_thread(_prepare, input_path, output_path, errors_file, resume)
+    stats = BatchStats(total=total, skipped=len(skip))
+    out = _LineWriter(output_path)
+    err = _LineWriter(errors_file) if errors_file is not None else out
+    last_progress = 0.0
+    batch = run(
+        client,
+        _requests_from(input_path, skip),
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        max_attempts=max_attempts,
+        on_cancel=on_cancel,
+        stats=stats,
+    )
+
+    def write(result: BatchResult) -> None:
+        nonlocal last_progress
+        (out if result.ok else err).write(_output_line(result))
+        if progress is not None and time.monotonic() - last_progress >= progress_interval:
+            last_progress = time.monotonic()
+            progress(stats)
+
+    try:
+        try:
+            async for result in batch:
+                write(result)
+        except asyncio.CancelledError:
+            if on_cancel == "finish":
+                # Write what is in flight, then let the cancellation go on.
+                batch.stop()
+                async for result in batch:
+                    write(result)
+            raise
+    finally:
+        await batch.aclose()
+        out.close()
+        if err is not out:
+            err.close()
+    if progress is not None:
+        progress(stats)
+    return stats
