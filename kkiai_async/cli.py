@@ -1,0 +1,389 @@
+"""The ``kkiai`` command: chat, demo, serve, batch.
+
+Why a CLI in a library: the first thing a new user runs is ``kkiai demo``, which needs
+nothing but Python (it starts the embedded server itself); ``kkiai chat`` is the
+quickest way to see a relay's stream live, and ``kkiai batch`` runs a JSONL job with a
+progress bar. Every command turns library errors into one line on stderr and an exit
+status, never a traceback.
+
+Output adapts to where it goes: on a terminal, tool-call arguments are redrawn in place
+as they grow and the batch progress bar refreshes; piped, the same information comes as
+plain lines that a log or another program can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import msgspec
+
+from . import batch as batch_module
+from ._client import DEFAULT_BASE_URL, AsyncClient
+from ._exceptions import KkiaiError
+from .tools import call_tool, tool
+from .types import (
+    ChoiceFinishedEvent,
+    ReasoningDeltaEvent,
+    RefusalDeltaEvent,
+    TextDeltaEvent,
+    ToolCallArgumentsDeltaEvent,
+    ToolCallDoneEvent,
+    ToolCallStartedEvent,
+)
+
+__all__ = ["main"]
+
+DEMO_MODEL = "kkiai-demo"
+
+
+class _Console:
+    """Writes streamed output; redraws the current line only on a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.live = out.isatty()
+        self._line_open = False
+
+    def text(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self._line_open = not text.endswith("\n")
+
+    def line(self, text: str = "") -> None:
+        self.end_line()
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def redraw(self, text: str) -> None:
+        """Replace the current line on a terminal (a growing tool call)."""
+        if self.live:
+            width = 200
+            shown = text if len(text) <= width else text[: width - 1] + "…"
+            self.out.write("\r\x1b[2K" + shown)
+            self.out.flush()
+            self._line_open = True
+
+    def end_line(self) -> None:
+        if self._line_open:
+            self.out.write("\n")
+            self.out.flush()
+            self._line_open = False
+
+
+def _call_text(name: str, arguments: str) -> str:
+    return f"→ {name}({arguments})"
+
+
+async def _stream_turn(
+    client: AsyncClient,
+    console: _Console,
+    *,
+    as_json: bool,
+    prefix: str = "",
+    **params: Any,
+) -> Any:
+    """Stream one model turn to the console; return the final completion.
+
+    ``prefix`` (a speaker label) is written before the first text, so a turn that only
+    calls tools shows no empty label.
+    """
+    encoder = msgspec.json.Encoder()
+    pending_prefix = prefix
+    async with client.chat.completions.stream(**params) as events:
+        growing: dict[int, list[str]] = {}
+        async for event in events:
+            if as_json:
+                console.out.write(encoder.encode(event).decode() + "\n")
+                console.out.flush()
+                continue
+            match event:
+                case (
+                    ReasoningDeltaEvent(delta=delta)
+                    | TextDeltaEvent(delta=delta)
+                    | RefusalDeltaEvent(delta=delta)
+                ):
+                    console.text(pending_prefix + delta)
+                    pending_prefix = ""
+                case ToolCallStartedEvent(index=index, name=name):
+                    console.end_line()
+                    growing[index] = []
+                    console.redraw(_call_text(name, ""))
+                case ToolCallArgumentsDeltaEvent(index=index, name=name, delta=delta):
+                    pieces = growing.setdefault(index, [])
+                    pieces.append(delta)
+                    console.redraw(_call_text(name, "".join(pieces)))
+                case ToolCallDoneEvent(name=name, arguments=arguments):
+                    if console.live:
+                        console.redraw(_call_text(name, arguments))
+                        console.end_line()
+                    else:
+                        console.line(_call_text(name, arguments))
+                case ChoiceFinishedEvent():
+                    console.end_line()
+                case _:
+                    pass
+        return await events.final_completion()
+
+
+# --------------------------------------------------------------------------------------
+# kkiai chat
+# --------------------------------------------------------------------------------------
+
+
+def _client_from_env(base_url: str | None) -> AsyncClient:
+    url = base_url or os.environ.get("KKIAI_BASE_URL") or DEFAULT_BASE_URL
+    key = os.environ.get("KKIAI_API_KEY") or None
+    if key is None and url.rstrip("/") == DEFAULT_BASE_URL.rstrip("/"):
+        raise _Usage(
+            "no API key: set KKIAI_API_KEY to use the kkiai service "
+            "(or point --base-url / KKIAI_BASE_URL at a local server, e.g. `kkiai serve`)"
+        )
+    return AsyncClient(api_key=key, base_url=url)
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    console = _Console(sys.stdout)
+    messages: list[dict[str, Any]] = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": args.prompt})
+    async with _client_from_env(args.base_url) as client:
+        await _stream_turn(client, console, as_json=args.json, model=args.model, messages=messages)
+    console.end_line()
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# kkiai demo
+# --------------------------------------------------------------------------------------
+
+
+@tool
+def get_delivery_date(order_id: str) -> dict[str, str]:
+    """Get the delivery date for a customer's order.
+
+    Call this whenever you need to know the delivery date, for example when a customer
+    asks 'Where is my package'.
+
+    Args:
+        order_id: The customer's order ID.
+    """
+    # A stand-in for the shop's order database.
+    digits = sum(ord(c) for c in order_id)
+    return {"order_id": order_id, "delivery_date": f"2026-12-{1 + digits % 28:02d}"}
+
+
+DEMO_SYSTEM = (
+    "You are a helpful customer support assistant. Use the supplied tools to assist the user."
+)
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    """The customer-support conversation of the API's function-calling documentation.
+
+    The embedded server scripts the first two model turns (asking for the order id,
+    then calling ``get_delivery_date``); the tool runs here, and the last turn is the
+    server's own default behaviour, which answers from the tool's result.
+    """
+    from .testing import FakeServer, Reply
+
+    console = _Console(sys.stdout)
+    delay = 0.0 if args.fast else 0.02
+    async with FakeServer() as server, AsyncClient(base_url=server.base_url) as client:
+        console.line(f"[embedded server at {server.base_url}; no key, no network]")
+        server.queue(
+            Reply.text(
+                "Hi there! I can help with that. Can you please provide your order ID?",
+                delay=delay,
+            ),
+            Reply.tool_call(
+                "get_delivery_date", {"order_id": "order_12345"}, chunk_size=3, delay=delay
+            ),
+        )
+        messages: list[Any] = [{"role": "system", "content": DEMO_SYSTEM}]
+        for said in (
+            "Hi, can you tell me the delivery date for my order?",
+            "i think it is order_12345",
+        ):
+            console.line(f"\nuser: {said}")
+            messages.append({"role": "user", "content": said})
+            while True:
+                completion = await _stream_turn(
+                    client,
+                    console,
+                    as_json=False,
+                    prefix="assistant: ",
+                    model=DEMO_MODEL,
+                    messages=messages,
+                    tools=[get_delivery_date],
+                )
+                console.end_line()
+                message = completion.choices[0].message
+                messages.append(message.to_param())
+                if not message.tool_calls:
+                    break
+                for call in message.tool_calls:
+                    result = await call_tool([get_delivery_date], call)
+                    console.line(f"tool {call.function.name} → {result.content}")
+                    messages.append(result)
+        console.line(f"\n[{len(server.requests)} requests streamed; demo complete]")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# kkiai serve
+# --------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .testing import run_forever
+
+    run_forever(args.host, args.port, api_key=args.api_key, rpm=args.rpm, tpm=args.tpm)
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# kkiai batch
+# --------------------------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return (
+        f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+        if hours
+        else f"{rest // 60:02d}:{rest % 60:02d}"
+    )
+
+
+def _progress_text(stats: batch_module.BatchStats) -> str:
+    finished = stats.skipped + stats.done + stats.failed
+    total = stats.total or 0
+    return (
+        f"{finished}/{total} done={stats.done} failed={stats.failed} "
+        f"retried={stats.retried} {stats.requests_per_second:.1f} req/s "
+        f"{stats.tokens_per_second:.0f} tok/s ETA {_duration(stats.eta)}"
+    )
+
+
+def _progress_printer(out: TextIO) -> Any:
+    live = out.isatty()
+
+    def show(stats: batch_module.BatchStats) -> None:
+        text = _progress_text(stats)
+        if live:
+            total = stats.total or 1
+            finished = stats.skipped + stats.done + stats.failed
+            filled = int(30 * finished / total)
+            bar = "#" * filled + "-" * (30 - filled)
+            out.write(f"\r\x1b[2K[{bar}] {text}")
+        else:
+            out.write(text + "\n")
+        out.flush()
+
+    return show
+
+
+async def _batch(args: argparse.Namespace) -> int:
+    progress = _progress_printer(sys.stderr)
+    async with _client_from_env(args.base_url) as client:
+        stats = await batch_module.run_file(
+            client,
+            args.input,
+            args.output,
+            errors_path=args.errors,
+            resume=not args.no_resume,
+            concurrency=args.concurrency,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            progress=progress,
+            progress_interval=0.2 if sys.stderr.isatty() else 5.0,
+        )
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    sys.stderr.write(
+        f"batch finished in {_duration(stats.elapsed)}: {stats.done} succeeded, "
+        f"{stats.failed} failed, {stats.skipped} already done, {stats.retried} retries, "
+        f"{stats.prompt_tokens + stats.completion_tokens} tokens\n"
+    )
+    return 1 if stats.failed else 0
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+
+class _Usage(Exception):
+    """A mistake of the caller's, explained in one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kkiai", description="The kkiai Chat Completions API from the command line."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chat = commands.add_parser("chat", help="stream one reply to the terminal")
+    chat.add_argument("prompt")
+    chat.add_argument("--model", default="kkiai-chat")
+    chat.add_argument("--system", help="a system message")
+    chat.add_argument("--json", action="store_true", help="print the stream events as JSON lines")
+    chat.add_argument("--base-url", help="default: KKIAI_BASE_URL or the kkiai service")
+
+    demo = commands.add_parser("demo", help="a tool-calling conversation on the embedded server")
+    demo.add_argument("--fast", action="store_true", help="no delay between streamed chunks")
+
+    serve = commands.add_parser("serve", help="run the embedded OpenAI-compatible server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", help="require this bearer key")
+    serve.add_argument("--rpm", type=int, help="requests per minute before 429s")
+    serve.add_argument("--tpm", type=int, help="tokens per minute before 429s")
+
+    run = commands.add_parser("batch", help="run an OpenAI Batch format JSONL file")
+    run.add_argument("input")
+    run.add_argument("output")
+    run.add_argument("--errors", help="write failures here instead of to the output")
+    run.add_argument("--concurrency", type=int, default=64)
+    run.add_argument("--rpm", type=float)
+    run.add_argument("--tpm", type=float)
+    run.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
+    run.add_argument("--base-url", help="default: KKIAI_BASE_URL or the kkiai service")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kkiai`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        command = {"chat": _chat, "demo": _demo, "batch": _batch}[args.command]
+        return asyncio.run(command(args))
+    except _Usage as exc:
+        print(f"kkiai: {exc}", file=sys.stderr)
+        return 2
+    except KkiaiError as exc:
+        print(f"kkiai: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

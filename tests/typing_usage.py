@@ -1,0 +1,113 @@
+"""The public API as a user writes it, checked by ``mypy --strict`` in CI (never run).
+
+If a change makes any line here fail to type-check, users' code breaks the same way.
+``assert_type`` pins the return types the overloads promise.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from typing_extensions import assert_type
+
+import kkiai_async as kk
+from kkiai_async import batch, tools
+from kkiai_async.testing import FakeServer, Fault, Reply
+
+
+@kk.tool
+async def get_delivery_date(order_id: str) -> str:
+    """Get the delivery date for a customer's order.
+
+    Args:
+        order_id: The customer's order ID.
+    """
+    return "2026-12-01"
+
+
+class Weather(msgspec.Struct):
+    city: str
+    days: int = 1
+
+
+async def usage() -> None:
+    async with (
+        FakeServer() as server,
+        kk.AsyncClient(
+            api_key="k", base_url=server.base_url, timeout=kk.Timeout(connect=5, read=30)
+        ) as client,
+    ):
+        server.queue(Reply.text("hi"), Fault.status(429, retry_after=0))
+
+        completion = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert_type(completion, kk.ChatCompletion)
+        text: str | None = completion.choices[0].message.content
+
+        typed = await client.chat.completions.create(
+            model="m",
+            messages=[kk.SystemMessage(content="be brief"), kk.UserMessage(content="hi")],
+            tools=[get_delivery_date],
+            tool_choice=tools.force(get_delivery_date),
+            temperature=0.2,
+            seed=7,
+        )
+        assert_type(typed, kk.ChatCompletion)
+
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        assert_type(stream, kk.ChatCompletionStream)
+        async with stream:
+            async for chunk in stream:
+                assert_type(chunk, kk.ChatCompletionChunk)
+                for choice in chunk.choices:
+                    delta: str | None = choice.delta.content
+        final = await stream.final_completion()
+        assert_type(final, kk.ChatCompletion)
+
+        async with client.chat.completions.stream(
+            model="m", messages=[{"role": "user", "content": "hi"}]
+        ) as events:
+            assert_type(events, kk.ChatCompletionEventStream)
+            async for event in events:
+                match event:
+                    case kk.TextDeltaEvent(choice_index=index, delta=piece):
+                        assert_type(index, int)
+                        assert_type(piece, str)
+                    case kk.ToolCallDoneEvent(name=name, arguments=arguments):
+                        assert_type(name, str)
+                        assert_type(arguments, str)
+                    case _:
+                        pass
+            snapshot = events.current_completion()
+            assert_type(snapshot, kk.ChatCompletion)
+
+        try:
+            await client.chat.completions.create(model="m", messages=[])
+        except kk.APIStatusError as exc:
+            code: int = exc.status_code
+            rid: str | None = exc.request_id
+        except kk.KkiaiError as exc:
+            partial: kk.ChatCompletion | None = exc.partial
+
+        accumulator = kk.ChatCompletionAccumulator()
+        accumulator.add(kk.ChatCompletionChunk())
+        evs: list[kk.StreamEvent] = accumulator.process(kk.ChatCompletionChunk())
+        whole: kk.ChatCompletion = accumulator.final_completion()
+
+        async for result in batch.run(
+            client,
+            [batch.BatchRequest(custom_id="a", body={"model": "m", "messages": []})],
+            concurrency=4,
+        ):
+            ok: bool = result.ok
+
+        message = await tools.call_tool(
+            [get_delivery_date],
+            kk.ChatCompletionMessageToolCall(
+                id="c", function=kk.Function(name="get_delivery_date", arguments="{}")
+            ),
+        )
+        assert_type(message, kk.ToolMessage)
+    del text, delta, final, code, rid, partial, evs, whole, ok
