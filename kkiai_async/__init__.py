@@ -36,6 +36,14 @@ from ._stream import (
     ChatCompletionEventStream,
     ChatCompletionStream,
 )
+from ._tool_loop import (
+    MaxRoundsExceededError,
+    RoundStartedEvent,
+    ToolResultEvent,
+    ToolRunEvent,
+    ToolRunResult,
+    ToolRunStream,
+)
 from ._version import __version__
 from .tools import (
     FunctionTool,
@@ -153,6 +161,7 @@ __all__ = [
     "JSONSchema",
     "KkiaiError",
     "LogprobsEvent",
+    "MaxRoundsExceededError",
     "Message",
     "NamedFunction",
     "NamedToolChoice",
@@ -169,6 +178,7 @@ __all__ = [
     "ResponseFormatJSONObject",
     "ResponseFormatJSONSchema",
     "ResponseFormatText",
+    "RoundStartedEvent",
     "StreamEvent",
     "StreamOptions",
     "SystemMessage",
@@ -184,6 +194,10 @@ __all__ = [
     "ToolChoice",
     "ToolDefinitionError",
     "ToolMessage",
+    "ToolResultEvent",
+    "ToolRunEvent",
+    "ToolRunResult",
+    "ToolRunStream",
     "Toolbox",
     "TopLogprob",
     "UnprocessableEntityError",

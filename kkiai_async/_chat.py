@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import msgspec
 
+from . import _tool_loop
 from ._accumulate import ChatCompletionAccumulator
 from ._exceptions import InvalidParameterError, request_id_from
 from ._params import build_body
@@ -26,6 +27,7 @@ from ._stream import (
     decode_completion,
     open_stream,
 )
+from .tools import Toolbox, ToolLike
 from .types import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -480,6 +482,268 @@ class AsyncCompletions:
             extra_headers=extra_headers,
             timeout=timeout,
             max_retries=max_retries,
+        )
+
+    async def run_tools(
+        self,
+        *,
+        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
+        model: str,
+        tools: Toolbox | Sequence[ToolLike],
+        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
+        max_rounds: int = 8,
+        parallel: bool = True,
+        max_concurrency: int = 8,
+        tool_timeout: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        n: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
+        user: str | None = None,
+        response_format: ResponseFormat | Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        parallel_tool_calls: bool | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        stream_options: StreamOptions | Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> _tool_loop.ToolRunResult:
+        """Run a conversation with tools to its end: request, run the calls, repeat.
+
+        Each round sends the conversation; when the model calls tools, they are run
+        (concurrently, at most ``max_concurrency`` at a time, unless ``parallel=False``)
+        with :meth:`kkiai_async.tools.Toolbox.call`, and the assistant turn and the
+        ``tool`` messages (in the order of the calls) are added for the next round.
+        The run ends when the model answers without calling a tool::
+
+            result = await client.chat.completions.run_tools(
+                model=..., messages=[...], tools=[get_weather]
+            )
+            print(result.completion.choices[0].message.content)
+
+        A tool that fails (invalid arguments, an exception, ``tool_timeout``) is
+        answered with an ``"Error: ..."`` message and the run goes on: the model reads
+        it and can correct itself. ``tool_choice="required"`` or a forced function
+        applies to the first request only; later ones use ``"auto"``, so the model can
+        stop. The ``messages`` given are not modified. Cancelling the awaiting task
+        cancels the running tools (and waits until they have finished).
+
+        Args:
+            messages: The conversation so far.
+            model: The model's id.
+            tools: The tools: ``@kk.tool`` functions, plain functions, definitions
+                (which are offered but answered with an error when called), or a
+                :class:`~kkiai_async.tools.Toolbox`.
+            tool_choice: For the first request; see above for the later ones.
+            max_rounds: The most requests to send (at least 1).
+            parallel: Run the calls of one turn concurrently; ``False`` runs them one
+                after the other, in order (for tools that must not overlap). Unlike
+                ``parallel_tool_calls``, this is not sent to the model.
+            max_concurrency: The most tools running at once.
+            tool_timeout: Seconds each tool may run (``None``: no limit); a tool that
+                takes longer is answered with an error message.
+            temperature: See :meth:`create`, and every parameter below too.
+            top_p: See :meth:`create`.
+            n: Must be 1 or ``None``: a run follows one conversation.
+            stop: See :meth:`create`.
+            max_tokens: See :meth:`create`.
+            max_completion_tokens: See :meth:`create`.
+            presence_penalty: See :meth:`create`.
+            frequency_penalty: See :meth:`create`.
+            logit_bias: See :meth:`create`.
+            user: See :meth:`create`.
+            response_format: See :meth:`create`.
+            seed: See :meth:`create`.
+            parallel_tool_calls: See :meth:`create`.
+            logprobs: See :meth:`create`.
+            top_logprobs: See :meth:`create`.
+            stream_options: See :meth:`create`.
+            extra_body: See :meth:`create`.
+            extra_headers: See :meth:`create`.
+            timeout: See :meth:`create` (for each request, not for the run).
+            max_retries: See :meth:`create` (for each request).
+
+        Returns:
+            A :class:`~kkiai_async.ToolRunResult`: the last ``completion``, the whole
+            conversation as ``messages``, and the number of ``rounds``.
+
+        Raises:
+            MaxRoundsExceededError: The model still called tools in the
+                ``max_rounds``-th completion (those calls are not run); the error
+                carries ``messages`` and ``completion``.
+            InvalidParameterError: A parameter is wrong.
+            ToolDefinitionError: ``tools`` holds something that is not a tool.
+            APIError: As for :meth:`create`, from any round.
+        """
+        params = {
+            "model": model,
+            "temperature": temperature,
+            "top_p": top_p,
+            "n": n,
+            "stop": stop,
+            "max_tokens": max_tokens,
+            "max_completion_tokens": max_completion_tokens,
+            "presence_penalty": presence_penalty,
+            "frequency_penalty": frequency_penalty,
+            "logit_bias": logit_bias,
+            "user": user,
+            "response_format": response_format,
+            "seed": seed,
+            "parallel_tool_calls": parallel_tool_calls,
+            "logprobs": logprobs,
+            "top_logprobs": top_logprobs,
+            "stream_options": stream_options,
+            "extra_body": extra_body,
+            "extra_headers": extra_headers,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        return await _tool_loop.run_tools(
+            self,
+            messages=messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            params=params,
+            max_rounds=max_rounds,
+            parallel=parallel,
+            max_concurrency=max_concurrency,
+            tool_timeout=tool_timeout,
+        )
+
+    def stream_tools(
+        self,
+        *,
+        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
+        model: str,
+        tools: Toolbox | Sequence[ToolLike],
+        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
+        max_rounds: int = 8,
+        parallel: bool = True,
+        max_concurrency: int = 8,
+        tool_timeout: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        n: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
+        user: str | None = None,
+        response_format: ResponseFormat | Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        parallel_tool_calls: bool | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        stream_options: StreamOptions | Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+    ) -> _tool_loop.ToolRunStream:
+        """:meth:`run_tools` as events: each round's stream, and each tool's result.
+
+        Use it with ``async with``; the first request is sent when iteration starts::
+
+            async with client.chat.completions.stream_tools(
+                model=..., messages=[...], tools=[get_weather]
+            ) as run:
+                async for event in run:
+                    match event:
+                        case kk.TextDeltaEvent(delta=delta):
+                            print(delta, end="")
+                        case kk.ToolResultEvent(name=name, content=content):
+                            print(f"[{name}: {content}]")
+                completion = await run.final_completion()
+            run.messages
+
+        The events of a round are a :class:`~kkiai_async.RoundStartedEvent`, the events
+        of :meth:`stream` for that request, then one
+        :class:`~kkiai_async.ToolResultEvent` per tool call, in the order the tools
+        finish. A tool starts as soon as its call is complete in the stream
+        (:class:`~kkiai_async.types.ToolCallDoneEvent`), with the arguments already
+        decoded into its type. Leaving the block, or cancelling the task iterating,
+        ends the request and cancels the running tools.
+
+        Args:
+            messages: As for :meth:`run_tools`, and every other parameter too.
+            model: See :meth:`run_tools`.
+            tools: See :meth:`run_tools`.
+            tool_choice: See :meth:`run_tools`.
+            max_rounds: See :meth:`run_tools`.
+            parallel: See :meth:`run_tools`.
+            max_concurrency: See :meth:`run_tools`.
+            tool_timeout: See :meth:`run_tools`.
+            temperature: See :meth:`create`.
+            top_p: See :meth:`create`.
+            n: Must be 1 or ``None``.
+            stop: See :meth:`create`.
+            max_tokens: See :meth:`create`.
+            max_completion_tokens: See :meth:`create`.
+            presence_penalty: See :meth:`create`.
+            frequency_penalty: See :meth:`create`.
+            logit_bias: See :meth:`create`.
+            user: See :meth:`create`.
+            response_format: See :meth:`create`.
+            seed: See :meth:`create`.
+            parallel_tool_calls: See :meth:`create`.
+            logprobs: See :meth:`create`.
+            top_logprobs: See :meth:`create`.
+            stream_options: See :meth:`create`.
+            extra_body: See :meth:`create`.
+            extra_headers: See :meth:`create`.
+            timeout: See :meth:`create`.
+            max_retries: See :meth:`create`.
+
+        Returns:
+            A :class:`~kkiai_async.ToolRunStream`.
+
+        Raises:
+            InvalidParameterError: A parameter is wrong; nothing was sent.
+            ToolDefinitionError: ``tools`` holds something that is not a tool.
+        """
+        params = {
+            "model": model,
+            "temperature": temperature,
+            "top_p": top_p,
+            "n": n,
+            "stop": stop,
+            "max_tokens": max_tokens,
+            "max_completion_tokens": max_completion_tokens,
+            "presence_penalty": presence_penalty,
+            "frequency_penalty": frequency_penalty,
+            "logit_bias": logit_bias,
+            "user": user,
+            "response_format": response_format,
+            "seed": seed,
+            "parallel_tool_calls": parallel_tool_calls,
+            "logprobs": logprobs,
+            "top_logprobs": top_logprobs,
+            "stream_options": stream_options,
+            "extra_body": extra_body,
+            "extra_headers": extra_headers,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        return _tool_loop.stream_tools(
+            self,
+            messages=messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            params=params,
+            max_rounds=max_rounds,
+            parallel=parallel,
+            max_concurrency=max_concurrency,
+            tool_timeout=tool_timeout,
         )
 
     async def _open(
