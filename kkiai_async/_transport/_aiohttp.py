@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._exceptions import (
     APIConnectionError,
@@ -70,6 +71,8 @@ def translate_error(exc: BaseException, timeout: Timeout, phase: Phase) -> Kkiai
         return InvalidParameterError("base_url", f"not a valid URL: {exc}")
     if not isinstance(exc, (aiohttp.ClientError, OSError)):
         return None
+    if isinstance(exc, aiohttp.ClientResponseError):
+        _forget_request_headers(exc)
     detail = _describe(exc)
     if phase == "stream":
         return IncompleteStreamError(f"the connection broke before the stream ended: {detail}")
@@ -80,12 +83,45 @@ def translate_error(exc: BaseException, timeout: Timeout, phase: Phase) -> Kkiai
     return APIConnectionError(f"the request failed before a response arrived: {detail}")
 
 
+def _forget_request_headers(exc: aiohttp.ClientResponseError) -> None:
+    """Drop the request headers -- the API key -- that aiohttp keeps in the exception.
+
+    ``ClientResponseError.request_info`` holds the request's headers, ``Authorization``
+    included, and its ``repr()`` shows them; the exception becomes the ``__cause__`` of
+    ours, where tracebacks, error trackers and pickles would carry it along.
+    """
+    info = exc.request_info
+    safe = info._replace(headers=CIMultiDictProxy(CIMultiDict()))
+    exc.request_info = safe
+    exc.args = tuple(safe if arg is info else arg for arg in exc.args)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = exc.os_error
         return reason.strerror or str(reason) or type(reason).__name__
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _buffered(content: aiohttp.StreamReader) -> bytes:
+    """The bytes still buffered in ``content`` after its connection failed, if any.
+
+    aiohttp's ``readany`` raises the connection's error as soon as it is set, ahead of
+    the bytes that arrived before it: a consumer that was busy (re-streaming to a slow
+    browser) when the connection was cut would lose chunks that did arrive. The buffer
+    has no public accessor; without the private one (another aiohttp), nothing is
+    salvaged and the error is raised as before.
+    """
+    read = getattr(content, "_read_nowait", None)
+    if read is None or not getattr(content, "_buffer", None):
+        return b""
+    try:
+        data = read(-1)
+    except Exception:
+        # The total timer expired too: the deadline wins, as it would have in readany.
+        return b""
+    return data if isinstance(data, bytes) else b""
 
 
 class _BodyIterator:
@@ -95,22 +131,32 @@ class _BodyIterator:
     stops early, so there is no generator left for the event loop to finalize.
     """
 
-    __slots__ = ("_readany", "_timeout")
+    __slots__ = ("_content", "_error", "_readany", "_timeout")
 
     def __init__(self, resp: aiohttp.ClientResponse, timeout: Timeout) -> None:
+        self._content = resp.content
         self._readany = resp.content.readany
         self._timeout = timeout
+        self._error: KkiaiError | None = None
 
     def __aiter__(self) -> _BodyIterator:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._error is not None:
+            raise self._error
         try:
             data = await self._readany()
         except Exception as exc:
             mapped = translate_error(exc, self._timeout, "stream")
             if mapped is None:
                 raise
+            left = _buffered(self._content)
+            if left:
+                # What arrived before the failure first; the error on the next call.
+                mapped.__cause__ = exc
+                self._error = mapped
+                return left
             raise mapped from exc
         if data:
             return data
@@ -282,8 +328,18 @@ class AiohttpTransport:
                 + ("" if self._owns else " (it was lent to the client and closed by its owner)")
             )
         try:
+            # No redirects: aiohttp would re-send the body -- the conversation -- to
+            # wherever a Location points, and aiohttp versions we support kept the
+            # Authorization header on an http -> https redirect to any port of the same
+            # host (fixed by aio-libs/aiohttp#12275). The API never redirects: the
+            # client reports a 3xx as an error instead.
             resp = await session.request(
-                method, url, headers=headers, data=body, timeout=self._client_timeout(timeout)
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=self._client_timeout(timeout),
+                allow_redirects=False,
             )
         except Exception as exc:
             mapped = translate_error(exc, timeout, "send")
