@@ -2,7 +2,8 @@
 the send path with its retries.
 
 One long-lived client per application is the intended use: it holds the connection pool
-(an aiohttp session, owned or lent by the caller), and every request goes through
+(an aiohttp session or an httpx client, owned or lent by the caller: see
+:mod:`._transport`), and every request goes through
 :meth:`AsyncClient._send`, the single place where attempts are retried. Parsing
 responses is not its business: the chat resource and the stream objects do that.
 """
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -29,14 +30,15 @@ from ._exceptions import (
     InvalidParameterError,
     KkiaiError,
     make_status_error,
+    request_id_from,
 )
 from ._retry import RetryPolicy, Timeout, describe_retry_reason, retry_decision, retry_delay
-from ._transport import Response, Transport
-from ._transport._aiohttp import AiohttpTransport
+from ._transport import Response, Transport, TransportName, make_transport
 from ._version import __version__
 
 if TYPE_CHECKING:
     import aiohttp
+    import httpx
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
@@ -102,6 +104,13 @@ def _checked_headers(param: str, headers: object) -> Mapping[str, str]:
     return headers
 
 
+def _with_retries(policy: RetryPolicy, max_retries: int) -> RetryPolicy:
+    """``policy`` with another retry count (checked), keeping its backoff."""
+    return RetryPolicy(
+        max_retries=max_retries, backoff_base=policy.backoff_base, backoff_cap=policy.backoff_cap
+    )
+
+
 def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
     """``base`` updated by ``extra``, matching header names case-insensitively."""
     merged = dict(base)
@@ -164,8 +173,11 @@ class AsyncClient:
         default_headers: Mapping[str, str] | None = None,
         timeout: Timeout | float | None = Timeout(),  # noqa: B008 - immutable
         max_retries: int = 2,
-        session: aiohttp.ClientSession | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        session: aiohttp.ClientSession | httpx.AsyncClient | None = None,
         connection_limit: int = 1000,
+        transport: TransportName | None = None,
     ) -> None:
         """Configure the client; nothing is connected until the first request.
 
@@ -182,12 +194,22 @@ class AsyncClient:
                 ``None`` for no limits. The limits apply to each attempt.
             max_retries: Retries after a failed attempt (see ``create()``); ``0``
                 disables them.
-            session: An ``aiohttp.ClientSession`` to borrow: its pool, proxy and TLS
-                settings are used, and the client never closes it. Default: the client
-                creates (on the first request, inside the running event loop) and owns
-                a session whose pool holds up to ``connection_limit`` connections.
+            backoff_base: The most seconds waited before the first retry when the
+                server does not say (``Retry-After``); it doubles with each retry, and
+                the wait is drawn at random below it ("full jitter") so that many
+                clients failing together do not retry together. ``0``: no wait.
+            backoff_cap: The longest wait the backoff ever picks, in seconds.
+            session: An ``aiohttp.ClientSession``, or an ``httpx.AsyncClient``, to
+                borrow: its pool, proxy and TLS settings are used, and the client never
+                closes it. Default: the client creates (on the first request, inside the
+                running event loop) and owns one whose pool holds up to
+                ``connection_limit`` connections.
             connection_limit: The most connections the owned session opens at once
                 (``0``: no limit). Every open stream holds one; more requests wait.
+            transport: The HTTP library: ``"aiohttp"`` (the default) or ``"httpx"``
+                (``pip install 'kkiai-async[httpx]'``), for an application built on
+                httpx. Both behave the same in everything the caller sees. Default: the
+                library of ``session``, else aiohttp.
 
         Raises:
             InvalidParameterError: A parameter has the wrong type or value.
@@ -213,11 +235,11 @@ class AsyncClient:
             base_url=_check_base_url(base_url),
             default_headers=dict(_checked_headers("default_headers", default_headers or {})),
             timeout=Timeout.coerce(timeout),
-            policy=RetryPolicy(max_retries=max_retries),
+            policy=RetryPolicy(
+                max_retries=max_retries, backoff_base=backoff_base, backoff_cap=backoff_cap
+            ),
         )
-        self._transport: Transport = AiohttpTransport(
-            session=session, connection_limit=connection_limit
-        )
+        self._transport: Transport = make_transport(transport, session, connection_limit)
         self._owns_transport = True
         self._build_headers()
 
@@ -230,6 +252,13 @@ class AsyncClient:
         timeout: Timeout,
         policy: RetryPolicy,
     ) -> None:
+        if api_key and "@" in urlsplit(base_url).netloc:
+            # aiohttp would refuse the request with a bare ValueError; say it now.
+            raise InvalidParameterError(
+                "base_url",
+                "has credentials (user:password@) and an api_key is set as well: use one "
+                "or the other (the key may come from KKIAI_API_KEY)",
+            )
         self.api_key = api_key
         self.base_url = base_url
         self.default_headers = default_headers
@@ -290,7 +319,9 @@ class AsyncClient:
             base_url=self.base_url if base_url is None else _check_base_url(base_url),
             default_headers=headers,
             timeout=self.timeout if timeout is None else Timeout.coerce(timeout),
-            policy=self._policy if max_retries is None else RetryPolicy(max_retries=max_retries),
+            policy=self._policy
+            if max_retries is None
+            else _with_retries(self._policy, max_retries),
         )
         clone._transport = self._transport
         clone._owns_transport = False
@@ -366,11 +397,14 @@ class AsyncClient:
             max_retries: This request's retry count (``None``: the client's).
             extra_headers: Headers for this request only, over all others.
 
+        Redirects are not followed (see the transport): a 3xx is an
+        :class:`APIStatusError` naming the ``Location``.
+
         Returns:
-            The response (a 2xx or 3xx) and, unless ``stream``, its body (else ``b""``).
+            The response (a 2xx) and, unless ``stream``, its body (else ``b""``).
 
         Raises:
-            APIStatusError: The last attempt got an error status.
+            APIStatusError: The last attempt got an error status, or a redirect.
             APIConnectionError: The last attempt failed to connect, timed out or broke.
             ClientClosedError: The client is (or became) closed.
         """
@@ -379,19 +413,35 @@ class AsyncClient:
         if extra_headers:
             headers = _merge_headers(headers, _checked_headers("extra_headers", extra_headers))
         limits = self.timeout if timeout is None else Timeout.coerce(timeout)
-        policy = self._policy if max_retries is None else RetryPolicy(max_retries=max_retries)
+        policy = self._policy
+        if max_retries is not None:
+            policy = _with_retries(policy, max_retries)
         transport = self._transport
         url = self._url
+        debug = logger.isEnabledFor(logging.DEBUG)
         attempt = 0
         while True:
+            if debug:
+                logger.debug(
+                    "POST %s headers=%s",
+                    _loggable_url(url),
+                    _loggable_headers(headers, self.api_key),
+                )
             try:
                 response = await transport.send("POST", url, headers, body, limits, stream)
                 status = response.status
-                if status < 400:
+                if debug:
+                    logger.debug(
+                        "HTTP %d from POST %s (request_id=%s)",
+                        status,
+                        _PATH,
+                        request_id_from(response.headers),
+                    )
+                if status < 300:
                     if stream:
                         return response, b""
                     return response, await _read_all(response)
-                error = await _status_error(response)
+                error = await _status_error(response, self.api_key)
             except APIConnectionError as exc:
                 if attempt >= policy.max_retries or not retry_decision(None, {}, exc):
                     raise
@@ -425,8 +475,13 @@ async def _read_all(response: Response) -> bytes:
     return data
 
 
-async def _status_error(response: Response) -> APIStatusError:
-    """The error for an error status, with the body parsed when it is JSON."""
+async def _status_error(response: Response, secret: str | None) -> APIStatusError:
+    """The error for an error status or a redirect, with the body parsed when it is JSON.
+
+    A server (or a relay, or a debugging proxy) may echo the request's headers in an
+    error body; the API key is cut out of the body and headers before they become the
+    error's message and attributes, which end up in logs, tracebacks and pickles.
+    """
     try:
         data = await _read_all(response)
     except KkiaiError:
@@ -436,4 +491,67 @@ async def _status_error(response: Response) -> APIStatusError:
         body = _ANY_DECODER.decode(data) if data else ""
     except msgspec.DecodeError:
         body = data.decode("utf-8", "replace")
-    return make_status_error(response.status, body, response.headers)
+    status = response.status
+    headers: Mapping[str, str] = response.headers
+    if secret is not None and len(secret) >= _MIN_SECRET:
+        body = _scrub(body, secret)
+        headers = {name: value.replace(secret, _REDACTED) for name, value in headers.items()}
+    if status < 300 or status >= 400:
+        return make_status_error(status, body, headers)
+    location = headers.get("location")
+    target = f" to {location}" if location else ""
+    return APIStatusError(
+        f"HTTP {status}: the server redirected the request{target}; redirects are not "
+        "followed, so that the API key and the conversation go only to base_url "
+        "(the API itself does not redirect: check base_url)",
+        status_code=status,
+        body=body,
+        headers=headers,
+        request_id=request_id_from(headers),
+    )
+
+
+_REDACTED = "[redacted]"
+
+# A key shorter than this would match ordinary text; real keys are far longer.
+_MIN_SECRET = 8
+
+# Request headers whose values are credentials, whatever the credential.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "api-key"})
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+def _scrub(value: object, secret: str) -> object:
+    """``value`` (parsed JSON) with every occurrence of ``secret`` in its strings replaced."""
+    if isinstance(value, str):
+        return value.replace(secret, _REDACTED)
+    if isinstance(value, dict):
+        return {_scrub(k, secret): _scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secret) for v in value]
+    return value
+
+
+def _loggable_headers(headers: Mapping[str, str], secret: str | None) -> dict[str, str]:
+    """The request headers for a DEBUG log line, with every credential replaced."""
+    shown = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_WORDS):
+            # Keep the scheme ("Bearer"): it tells a wrong auth scheme from a wrong key.
+            scheme, space, _ = value.partition(" ")
+            value = (
+                f"{scheme} {_REDACTED}" if space and lower.endswith("authorization") else _REDACTED
+            )
+        elif secret and secret in value:
+            value = value.replace(secret, _REDACTED)
+        shown[name] = value
+    return shown
+
+
+def _loggable_url(url: str) -> str:
+    """``url`` without a ``user:password@`` part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

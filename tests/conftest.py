@@ -23,8 +23,9 @@ from aiohttp import web
 
 import kkiai_async as kk
 from kkiai_async import _client
+from kkiai_async._transport import TransportName
 
-__all__ = ["Reply", "Seen", "Server", "completion_json", "sse_body"]
+__all__ = ["TRANSPORTS", "Reply", "Seen", "Server", "TransportName", "completion_json", "sse_body"]
 
 SSE_HEADERS = {"Content-Type": "text/event-stream"}
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -274,8 +275,24 @@ async def server() -> AsyncIterator[Server]:
         await srv.stop()
 
 
+TRANSPORTS = [pytest.param("aiohttp", id="aiohttp"), pytest.param("httpx", id="httpx")]
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> TransportName:
+    """The HTTP transport under test: a test that uses it runs once with each.
+
+    The ``client`` fixture uses it, so every test of the client's behaviour checks that
+    both transports behave the same; a test that makes its own client passes it on.
+    """
+    name: TransportName = request.param
+    return name
+
+
 @pytest.fixture
-async def client(server: Server) -> AsyncIterator[kk.AsyncClient]:
-    """A client for ``server``, with a key and without retries."""
-    async with kk.AsyncClient(base_url=server.base_url, api_key="sk-test", max_retries=0) as c:
+async def client(server: Server, transport: TransportName) -> AsyncIterator[kk.AsyncClient]:
+    """A client for ``server``, with a key and without retries, over ``transport``."""
+    async with kk.AsyncClient(
+        base_url=server.base_url, api_key="sk-test", max_retries=0, transport=transport
+    ) as c:
         yield c

@@ -9,9 +9,19 @@ import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
+import httpx
 import msgspec
 import pytest
-from conftest import JSON_HEADERS, MESSAGES, Reply, Server, chunk, completion_json, sse_body
+from conftest import (
+    JSON_HEADERS,
+    MESSAGES,
+    Reply,
+    Server,
+    TransportName,
+    chunk,
+    completion_json,
+    sse_body,
+)
 
 import kkiai_async as kk
 from kkiai_async._transport._aiohttp import translate_error
@@ -27,9 +37,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def bare(server: Server) -> AsyncIterator[kk.AsyncClient]:
+async def bare(server: Server, transport: TransportName) -> AsyncIterator[kk.AsyncClient]:
     """A client for the server without an API key."""
-    async with kk.AsyncClient(base_url=server.base_url, max_retries=0) as c:
+    async with kk.AsyncClient(base_url=server.base_url, max_retries=0, transport=transport) as c:
         yield c
 
 
@@ -42,7 +52,9 @@ async def _complete(client: kk.AsyncClient, **kwargs: object) -> kk.ChatCompleti
 # ------------------------------------------------------------------------------------
 
 
-async def test_headers_with_key(server: Server, client: kk.AsyncClient) -> None:
+async def test_headers_with_key(
+    server: Server, client: kk.AsyncClient, transport: TransportName
+) -> None:
     """A client with a key sends Bearer auth, JSON content type and accept, and its UA."""
     server.queue(OK)
     await _complete(client)
@@ -51,8 +63,9 @@ async def test_headers_with_key(server: Server, client: kk.AsyncClient) -> None:
     assert headers["authorization"] == "Bearer sk-test"
     assert headers["content-type"] == "application/json"
     assert headers["accept"] == "application/json"
+    library = {"aiohttp": aiohttp.__version__, "httpx": httpx.__version__}[transport]
     assert headers["user-agent"] == (
-        f"kkiai-async/{kk.__version__} python/{python} aiohttp/{aiohttp.__version__}"
+        f"kkiai-async/{kk.__version__} python/{python} {transport}/{library}"
     )
     assert server.requests[0].method == "POST"
     assert server.requests[0].path == "/v1/chat/completions"
@@ -73,20 +86,24 @@ async def test_streaming_accepts_event_stream(server: Server, client: kk.AsyncCl
     assert server.requests[0].headers["accept"] == "text/event-stream"
 
 
-async def test_api_key_from_environment(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_api_key_from_environment(
+    server: Server, monkeypatch: pytest.MonkeyPatch, transport: TransportName
+) -> None:
     """KKIAI_API_KEY is the default key."""
     monkeypatch.setenv("KKIAI_API_KEY", "sk-env")
     server.queue(OK)
-    async with kk.AsyncClient(base_url=server.base_url) as c:
+    async with kk.AsyncClient(base_url=server.base_url, transport=transport) as c:
         await _complete(c)
     assert server.requests[0].headers["authorization"] == "Bearer sk-env"
 
 
-async def test_base_url_from_environment(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_base_url_from_environment(
+    server: Server, monkeypatch: pytest.MonkeyPatch, transport: TransportName
+) -> None:
     """KKIAI_BASE_URL is the default base URL; a trailing slash is dropped."""
     monkeypatch.setenv("KKIAI_BASE_URL", server.base_url + "/")
     server.queue(OK)
-    async with kk.AsyncClient() as c:
+    async with kk.AsyncClient(transport=transport) as c:
         assert c.base_url == server.base_url
         await _complete(c)
     assert server.requests[0].path == "/v1/chat/completions"
@@ -97,11 +114,12 @@ def test_default_base_url() -> None:
     assert kk.AsyncClient().base_url == "https://www.kkiai.com/v1"
 
 
-async def test_default_and_extra_headers(server: Server) -> None:
+async def test_default_and_extra_headers(server: Server, transport: TransportName) -> None:
     """default_headers override the library's (case-insensitively); extra_headers win."""
     server.queue(OK)
     async with kk.AsyncClient(
         base_url=server.base_url,
+        transport=transport,
         api_key="sk-a",
         default_headers={"authorization": "Token x", "X-Team": "a", "X-Both": "default"},
     ) as c:
@@ -177,9 +195,9 @@ def test_timeout_number() -> None:
 # ------------------------------------------------------------------------------------
 
 
-async def test_closed_client_refuses_requests(server: Server) -> None:
+async def test_closed_client_refuses_requests(server: Server, transport: TransportName) -> None:
     """Using a client after aclose() raises ClientClosedError; aclose() is idempotent."""
-    c = kk.AsyncClient(base_url=server.base_url)
+    c = kk.AsyncClient(base_url=server.base_url, transport=transport)
     await c.aclose()
     await c.aclose()
     assert c.closed
@@ -191,6 +209,10 @@ async def test_closed_client_refuses_requests(server: Server) -> None:
         async with c:
             pass
     assert server.requests == []
+
+
+# aiohttp-specific: its session object, lent or owned. The same for a lent or owned
+# httpx.AsyncClient is tested in test_httpx_transport.py.
 
 
 async def test_owned_session_is_closed(server: Server) -> None:
@@ -316,11 +338,13 @@ async def test_retry_after_is_honoured(
     )
 
 
-async def test_retries_use_the_client_default(server: Server, sleeps: list[float]) -> None:
+async def test_retries_use_the_client_default(
+    server: Server, sleeps: list[float], transport: TransportName
+) -> None:
     """max_retries on the client applies to every request; the last error propagates."""
     failing = Reply(status=503, body=b'{"error": {"message": "busy"}}', headers=JSON_HEADERS)
     server.queue(failing, failing, failing)
-    async with kk.AsyncClient(base_url=server.base_url, max_retries=2) as c:
+    async with kk.AsyncClient(base_url=server.base_url, max_retries=2, transport=transport) as c:
         with pytest.raises(kk.InternalServerError, match="busy"):
             await _complete(c)
     assert len(server.requests) == 3
@@ -380,12 +404,14 @@ async def test_started_stream_is_not_retried(server: Server, client: kk.AsyncCli
     assert len(server.requests) == 1
 
 
-async def test_connection_refused(sleeps: list[float]) -> None:
+async def test_connection_refused(sleeps: list[float], transport: TransportName) -> None:
     """An unreachable server raises APIConnectionError after the retries."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with kk.AsyncClient(base_url=f"http://127.0.0.1:{port}/v1", max_retries=2) as c:
+    async with kk.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, transport=transport
+    ) as c:
         with pytest.raises(kk.APIConnectionError, match=f"cannot connect to 127.0.0.1:{port}"):
             await _complete(c)
     assert len(sleeps) == 2
@@ -422,6 +448,8 @@ async def test_total_timeout_is_not_retried(server: Server, client: kk.AsyncClie
     assert info.value.timeout == "total"
     assert len(server.requests) == 1
 
+
+# aiohttp-specific: its exception classes. httpx's table is in test_httpx_transport.py.
 
 T = kk.Timeout(connect=1.5, read=2.5, total=3.5)
 
@@ -532,12 +560,14 @@ def test_translate_error_leaves_other_exceptions(exc: Exception) -> None:
     assert translate_error(exc, T, "send") is None
 
 
-def test_owned_pool_is_bound_to_its_loop() -> None:
+def test_owned_pool_is_bound_to_its_loop(transport: TransportName) -> None:
     """A client whose pool was made in one event loop refuses another, clearly."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = kk.AsyncClient(base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
+    client = kk.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, transport=transport
+    )
 
     async def first() -> None:
         with pytest.raises(kk.APIConnectionError):
