@@ -240,6 +240,7 @@ def render_markdown(suite: SuiteResult, image: str | None) -> str:
 _COLOURS = {
     "kkiai-chunks": "#1f77b4",
     "kkiai-events": "#4a9fe0",
+    "kkiai-httpx": "#9467bd",
     "openai-httpx": "#d62728",
     "openai-aiohttp": "#ff7f0e",
     "openai-helper": "#e377c2",
@@ -249,6 +250,7 @@ _COLOURS = {
 _SHORT = {
     "kkiai-chunks": "kkiai chunks",
     "kkiai-events": "kkiai events",
+    "kkiai-httpx": "kkiai httpx",
     "openai-httpx": "openai (httpx)",
     "openai-aiohttp": "openai (aiohttp)",
     "openai-helper": "openai stream()",

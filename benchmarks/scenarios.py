@@ -143,6 +143,7 @@ _ALL = (
     "floor",
     "kkiai-chunks",
     "kkiai-events",
+    "kkiai-httpx",
     "openai-httpx",
     "openai-aiohttp",
     "openai-helper",
@@ -184,7 +185,14 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "nonstream_2000",
             "Non-streamed requests",
-            ("kkiai-chunks", "openai-httpx", "openai-aiohttp", "httpx-sse", "floor"),
+            (
+                "kkiai-chunks",
+                "kkiai-httpx",
+                "openai-httpx",
+                "openai-aiohttp",
+                "httpx-sse",
+                "floor",
+            ),
             "{nonstream_requests:,} non-streamed requests at concurrency {nonstream_concurrency}.",
         ),
         Scenario(
@@ -197,7 +205,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "import_time",
             "Import time",
-            ("kkiai-chunks", "openai-httpx", "httpx-sse", "floor"),
+            ("kkiai-chunks", "kkiai-httpx", "openai-httpx", "httpx-sse", "floor"),
             "Wall time of `python -c 'import X'` minus `python -c 'pass'`, median of"
             " {import_runs} interleaved runs.",
         ),

@@ -411,7 +411,10 @@ async def _one_run(name: str, process: _Process, state: _Runs, index: int, repea
 
 
 # Where a client's usual label would mislead (no stream in nonstream_2000).
-_LABELS = {("nonstream_2000", "kkiai-chunks"): "kkiai_async create()"}
+_LABELS = {
+    ("nonstream_2000", "kkiai-chunks"): "kkiai_async create()",
+    ("nonstream_2000", "kkiai-httpx"): "kkiai_async create(), httpx transport",
+}
 
 
 def _rows(
@@ -517,7 +520,12 @@ def _check_outputs(runner: _Runs, floor: _Runs | None, payloads: dict[str, Paylo
 # --------------------------------------------------------------------------------------
 
 
-def _python(statement: str) -> float:
+def _python(statement: str, *, write_bytecode: bool = False) -> float:
+    env = None
+    if write_bytecode:
+        # PYTHONDONTWRITEBYTECODE (set in many containers and CI images) would leave a
+        # library's changed modules to be compiled again by every timed run.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     began = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", statement],
@@ -525,6 +533,7 @@ def _python(statement: str) -> float:
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     return time.perf_counter() - began
 
@@ -543,7 +552,7 @@ def _import_time(preset: Preset, clients: list[str]) -> ScenarioResult:
         if client.startswith("kkiai"):
             check += "; kkiai_async.AsyncClient"
         try:
-            _python(check)
+            _python(check, write_bytecode=True)
         except subprocess.CalledProcessError:
             rows[client].status, rows[client].detail = "unavailable", f"`{check}` failed"
     samples: dict[str, list[float]] = {client: [] for client in groups}

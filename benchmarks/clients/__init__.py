@@ -46,6 +46,13 @@ CLIENTS: dict[str, ClientInfo] = {
             "kkiai_async",
         ),
         ClientInfo(
+            "kkiai-httpx",
+            "kkiai_async create(stream=True), httpx transport",
+            "benchmarks.clients.kkiai",
+            "KkiaiHttpxChunks",
+            "kkiai_async, httpx",
+        ),
+        ClientInfo(
             "openai-httpx",
             "openai SDK (httpx, default)",
             "benchmarks.clients.openai_sdk",

@@ -1,9 +1,11 @@
-"""``kkiai_async``, the two ways to stream it.
+"""``kkiai_async``, the two ways to stream it, and its optional httpx transport.
 
 - :class:`KkiaiChunks`: ``create(stream=True)``; the chunks are iterated and the
   library assembles the completion (``final_completion()``);
 - :class:`KkiaiEvents`: ``stream()``; typed events, tool-call arguments parsed while they
-  arrive, then ``final_completion()``.
+  arrive, then ``final_completion()``;
+- :class:`KkiaiHttpxChunks`: :class:`KkiaiChunks` with ``transport="httpx"``: the same
+  decoding and assembly over httpx instead of aiohttp.
 
 Only the public API is used, as a user would. Retries are off (``max_retries=0``) so a
 failure shows instead of being hidden in the timing.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from benchmarks.common import Output, Request, no_hook
 
@@ -23,7 +25,7 @@ from benchmarks.common import Output, Request, no_hook
 from kkiai_async import AsyncClient, ChatCompletion
 from kkiai_async.types import TextDeltaEvent
 
-__all__ = ["KkiaiChunks", "KkiaiEvents"]
+__all__ = ["KkiaiChunks", "KkiaiEvents", "KkiaiHttpxChunks"]
 
 
 def _params(request: Request) -> dict[str, Any]:
@@ -49,6 +51,8 @@ def _output(completion: ChatCompletion) -> Output:
 class KkiaiChunks:
     """``create(stream=True)``: iterate the chunks, then ``final_completion()``."""
 
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+
     def __init__(self, base_url: str, max_connections: int) -> None:
         self.on_first: Callable[[], None] = no_hook
         self._client = AsyncClient(
@@ -58,6 +62,7 @@ class KkiaiChunks:
             # As for every client here: no connect limit a busy loop could hit.
             timeout=600.0,
             connection_limit=max_connections,
+            transport=self.transport,
         )
         self._live: Any = None
 
@@ -121,3 +126,9 @@ class KkiaiEvents(KkiaiChunks):
             completion = await events.final_completion()
         self._live = None
         return first_at, _output(completion)
+
+
+class KkiaiHttpxChunks(KkiaiChunks):
+    """``create(stream=True)`` over the httpx transport (``kkiai-async[httpx]``)."""
+
+    transport = "httpx"
