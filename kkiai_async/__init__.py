@@ -7,7 +7,9 @@ with ``_`` are implementation details.
 
 from __future__ import annotations
 
-from . import batch, tools
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ._accumulate import ChatCompletionAccumulator
 from ._chat import AsyncCompletions, RawResponse
 from ._client import AsyncClient
@@ -45,14 +47,6 @@ from ._tool_loop import (
     ToolRunStream,
 )
 from ._version import __version__
-from .tools import (
-    FunctionTool,
-    ToolArgumentsError,
-    Toolbox,
-    ToolDefinitionError,
-    call_tool,
-    tool,
-)
 from .types import (
     AssistantMessage,
     ChatCompletion,
@@ -111,6 +105,55 @@ from .types import (
     UsageEvent,
     UserMessage,
 )
+
+if TYPE_CHECKING:
+    from . import batch, tools
+    from .tools import (
+        FunctionTool,
+        ToolArgumentsError,
+        Toolbox,
+        ToolDefinitionError,
+        call_tool,
+        tool,
+    )
+
+# Imported on first use (PEP 562), so that ``import kkiai_async`` does not pay for them:
+# name -> (module, attribute or None for the module itself).
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "batch": (".batch", None),
+    "tools": (".tools", None),
+    "FunctionTool": (".tools", "FunctionTool"),
+    "ToolArgumentsError": (".tools", "ToolArgumentsError"),
+    "ToolDefinitionError": (".tools", "ToolDefinitionError"),
+    "Toolbox": (".tools", "Toolbox"),
+    "call_tool": (".tools", "call_tool"),
+    "tool": (".tools", "tool"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    module = import_module(module_name, __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    _publish(value)
+    globals()[name] = value  # later lookups find it without calling __getattr__
+    return value
+
+
+def _publish(obj: object) -> None:
+    # Public classes defined in private modules report the package as their module, so
+    # that reprs, tracebacks and documentation show ``kkiai_async.AsyncClient``, the name
+    # users import, rather than an implementation module that may move.
+    if isinstance(obj, type) and obj.__module__.startswith("kkiai_async._"):
+        obj.__module__ = __name__
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "APIConnectionError",
@@ -211,11 +254,7 @@ __all__ = [
     "tools",
 ]
 
-# Public classes defined in private modules report the package as their module, so that
-# reprs, tracebacks and documentation show ``kkiai_async.AsyncClient``, the name users
-# import, rather than an implementation module that may move.
 for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("kkiai_async._"):
-        _obj.__module__ = __name__
-del _name, _obj
+    if _name not in _LAZY:
+        _publish(globals()[_name])
+del _name

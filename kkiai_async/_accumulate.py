@@ -230,6 +230,7 @@ class ChatCompletionAccumulator:
         "_choices",
         "_chunk_events",
         "_created",
+        "_extra_todo",
         "_id",
         "_meta_todo",
         "_model",
@@ -264,6 +265,7 @@ class ChatCompletionAccumulator:
         self._system_fingerprint: str | None = None
         self._service_tier: str | None = None
         self._meta_todo = True
+        self._extra_todo = True
 
     # ----------------------------------------------------------------------------------
     # Properties
@@ -304,30 +306,38 @@ class ChatCompletionAccumulator:
         """
         if self._meta_todo:
             self._take_meta(chunk)
-        if self._system_fingerprint is None and chunk.system_fingerprint:
-            self._system_fingerprint = chunk.system_fingerprint
-        if self._service_tier is None and chunk.service_tier:
-            self._service_tier = chunk.service_tier
+        if self._extra_todo:
+            self._take_extra(chunk)
+        choices = self._choices
         for ch in chunk.choices:
-            st = self._choices.get(ch.index)
+            st = choices.get(ch.index)
             if st is None:
                 st = self._new_choice(ch.index)
             d = ch.delta
             text = d.content
             if text:
                 st.content.append(text)
-            if d.role and st.role is None:
-                st.role = d.role
-            text = d.reasoning_content or d.reasoning
-            if text:
-                st.reasoning.append(text)
-            text = d.refusal
-            if text:
-                st.refusal.append(text)
             if d.tool_calls:
                 self._merge_tool_calls(st, d.tool_calls, None)
-            if d.function_call is not None:
-                self._merge_function_call(st, d.function_call)
+            # Role, reasoning, refusal and legacy function calls are rare (the role comes
+            # once): one test for all of them keeps the common delta cheap.
+            if (
+                d.role is not None
+                or d.reasoning_content is not None
+                or d.reasoning is not None
+                or d.refusal is not None
+                or d.function_call is not None
+            ):
+                if d.role and st.role is None:
+                    st.role = d.role
+                text = d.reasoning_content or d.reasoning
+                if text:
+                    st.reasoning.append(text)
+                text = d.refusal
+                if text:
+                    st.refusal.append(text)
+                if d.function_call is not None:
+                    self._merge_function_call(st, d.function_call)
             if ch.logprobs is not None:
                 _merge_logprobs(st, ch.logprobs)
             # Some relays send ``"finish_reason": ""`` on every unfinished delta.
@@ -357,10 +367,8 @@ class ChatCompletionAccumulator:
             events.append(ChunkEvent(chunk=chunk))
         if self._meta_todo:
             self._take_meta(chunk)
-        if self._system_fingerprint is None and chunk.system_fingerprint:
-            self._system_fingerprint = chunk.system_fingerprint
-        if self._service_tier is None and chunk.service_tier:
-            self._service_tier = chunk.service_tier
+        if self._extra_todo:
+            self._take_extra(chunk)
         for ch in chunk.choices:
             ci = ch.index
             st = self._choices.get(ci)
@@ -477,9 +485,8 @@ class ChatCompletionAccumulator:
     def _take_meta(self, chunk: ChatCompletionChunk) -> None:
         # Azure-style relays open with a chunk whose id and model are empty (it carries
         # only prompt filter results), so "first chunk" means the first one with a value.
-        # ``system_fingerprint`` and ``service_tier`` are looked for on every chunk by the
-        # callers instead: many servers never send them, and this method would then run
-        # for every chunk.
+        # ``system_fingerprint`` and ``service_tier`` have a flag of their own: many servers
+        # never send them, and this method would then run for every chunk.
         if not self._id:
             self._id = chunk.id
         if not self._model:
@@ -487,6 +494,14 @@ class ChatCompletionAccumulator:
         if not self._created:
             self._created = chunk.created
         self._meta_todo = not (self._id and self._model and self._created)
+
+    def _take_extra(self, chunk: ChatCompletionChunk) -> None:
+        # Looked for on every chunk until both arrived: many servers never send them.
+        if self._system_fingerprint is None and chunk.system_fingerprint:
+            self._system_fingerprint = chunk.system_fingerprint
+        if self._service_tier is None and chunk.service_tier:
+            self._service_tier = chunk.service_tier
+        self._extra_todo = self._system_fingerprint is None or self._service_tier is None
 
     def _merge_tool_calls(
         self,
@@ -498,34 +513,13 @@ class ChatCompletionAccumulator:
 
         ``events`` is ``None`` on the :meth:`add` path, which builds no events.
         """
+        by_index = st.by_index
         for tc in deltas:
-            call_id = tc.id or None
             idx = tc.index
-            call: _ToolCall | None = None
-            if call_id is not None:
-                call = st.by_id.get(call_id)
+            # The common fragment: more arguments for the call at a known index.
+            call = by_index.get(idx) if idx is not None and not tc.id else None
             if call is None:
-                if idx is not None:
-                    call = st.by_index.get(idx)
-                    if call is not None and call_id is not None:
-                        if call.id is None:
-                            # The id arrived after the first fragment of the call.
-                            call.id = call_id
-                            st.by_id[call_id] = call
-                        else:
-                            call = None
-                    elif call is None and call_id is None and st.calls:
-                        # The latest call began without an index and this is its first
-                        # fragment that has one.
-                        latest = st.calls[-1]
-                        if latest.wire_index is None:
-                            call = latest
-                            call.wire_index = idx
-                            st.by_index[idx] = call
-                elif call_id is None and st.calls:
-                    call = st.calls[-1]
-                if call is None:
-                    call = self._new_call(st, call_id, idx, events)
+                call = self._find_call(st, tc.id or None, idx, events)
             fn = tc.function
             if call.type is None and tc.type:
                 call.type = tc.type
@@ -554,7 +548,6 @@ class ChatCompletionAccumulator:
                     # Arguments assembled by ``add()`` before events were asked for.
                     if len(call.args) > 1:
                         parser.feed("".join(call.args[:-1]))
-                parser.feed(args)
                 events.append(
                     ToolCallArgumentsDeltaEvent(
                         choice_index=st.index,
@@ -562,9 +555,44 @@ class ChatCompletionAccumulator:
                         id=call.id,
                         name=call.name or "",
                         delta=args,
-                        parsed_arguments=parser.value if parser.has_value else None,
+                        parsed_arguments=parser.feed_value(args),
                     )
                 )
+
+    def _find_call(
+        self,
+        st: _Choice,
+        call_id: str | None,
+        idx: int | None,
+        events: list[StreamEvent] | None,
+    ) -> _ToolCall:
+        """The call a fragment belongs to, made if it is new (rules: class docstring)."""
+        call: _ToolCall | None = None
+        if call_id is not None:
+            call = st.by_id.get(call_id)
+        if call is None:
+            if idx is not None:
+                call = st.by_index.get(idx)
+                if call is not None and call_id is not None:
+                    if call.id is None:
+                        # The id arrived after the first fragment of the call.
+                        call.id = call_id
+                        st.by_id[call_id] = call
+                    else:
+                        call = None
+                elif call is None and call_id is None and st.calls:
+                    # The latest call began without an index and this is its first
+                    # fragment that has one.
+                    latest = st.calls[-1]
+                    if latest.wire_index is None:
+                        call = latest
+                        call.wire_index = idx
+                        st.by_index[idx] = call
+            elif call_id is None and st.calls:
+                call = st.calls[-1]
+            if call is None:
+                call = self._new_call(st, call_id, idx, events)
+        return call
 
     def _new_call(
         self,
@@ -607,8 +635,7 @@ class ChatCompletionAccumulator:
                 parser.feed("".join(st.content[:-1]))
         # Content that turns out not to be JSON freezes the parser at its first error:
         # later pieces cost nothing and ``parsed`` keeps the value before the error.
-        parser.feed(text)
-        return parser.value if parser.has_value else None
+        return parser.feed_value(text)
 
     @staticmethod
     def _start_call(st: _Choice, call: _ToolCall, events: list[StreamEvent]) -> None:

@@ -44,14 +44,18 @@ Cost, for a text of n characters in fragments of any sizes:
   character), except that an escape, ``true``/``false``/``null`` or a surrogate pair cut
   by a fragment boundary (at most 11 characters) is looked at again. Numbers and strings
   cut by boundaries are kept as lists of pieces and joined once. Total: O(n).
-- :attr:`~PartialJSONParser.value` is O(1), except that when the one string still being
-  written has grown since the last read, reading materialises it: O(length of that
-  string), one ``str.join`` (a memory copy). Reading ``value`` after every fragment is
-  therefore still O(fragment) per read for arguments made of many short strings, but
-  O(n²/fragment size) for one long string value (a file's content, say). Callers that
-  stream such strings use :meth:`~PartialJSONParser.take_string_deltas` (only the new
-  text, with its place in the value) and :meth:`~PartialJSONParser.peek` (the live value
-  without bringing the open string up to date), both O(new text + depth).
+- :attr:`~PartialJSONParser.value` (and :meth:`~PartialJSONParser.feed_value`) is O(1),
+  plus, when the one string still being written has grown since the last read, the
+  placing of its new text after the text already placed. The parser takes that string
+  out of the value and appends to it with ``+=``, which CPython does in place (amortised
+  O(new text), a ``realloc``) when nothing else holds the string: so reading ``value``
+  after every fragment stays linear in total even for one long string value (a file's
+  content, say). A string that a caller still holds from an earlier read is never
+  changed: it is copied instead (O(its length)), so reading after every fragment while
+  keeping each string is quadratic for one long string, as any str-based view would be.
+  :meth:`~PartialJSONParser.take_string_deltas` (only the new text, with its place in
+  the value) and :meth:`~PartialJSONParser.peek` (the live value without bringing the
+  open string up to date) are O(new text + depth) whatever the caller keeps.
 """
 
 from __future__ import annotations
@@ -148,6 +152,7 @@ _EXPECT_ESCAPE: Final = 'an escape character (one of " \\ / b f n r t u)'
 _EXPECT_HEX: Final = "a hex digit"
 _EXPECT_NOT_CONTROL: Final = "an escape instead of a raw control character"
 _EXPECT_DIGIT: Final = "a digit"
+_EXPECT_SHORT_INT: Final = "an integer short enough for int()"
 
 
 class PartialJSONError(ValueError):
@@ -214,10 +219,9 @@ class PartialJSONParser:
         "_stack",
         "_state",
         "_str_is_key",
-        "_str_parent",
         "_str_parts",
         "_str_slot",
-        "_str_synced",
+        "_str_placed",
         "_top",
         "_top_is_list",
     )
@@ -245,9 +249,9 @@ class PartialJSONParser:
         self._key = ""
         self._str_is_key = False
         self._str_parts: list[str] = []
-        # 1 when _str_parts[0] is the text already placed in the value, else 0.
-        self._str_synced = 0
-        self._str_parent: Any = None
+        # Whether a read of the value placed text of the string value being written in
+        # its slot; _str_parts then holds only what came after.
+        self._str_placed = False
         self._str_slot: str | int = 0
         self._num_parts: list[str] = []
         self._num_state = _N_BEGIN
@@ -262,7 +266,8 @@ class PartialJSONParser:
         """The best value of the text so far (``None`` also when there is none yet).
 
         The live object: containers change with later fragments (copy to keep them).
-        O(1), plus O(length) of the string being written if it grew since the last read.
+        O(1), plus placing the new text of the string being written if it grew since the
+        last read (amortised O(new text); see the module docstring).
         """
         if self._state == _STRING and not self._str_is_key:
             self._sync_string()
@@ -330,7 +335,16 @@ class PartialJSONParser:
             RuntimeError: :meth:`finish` was already called.
         """
         state = self._state
-        if state >= _FAILED:
+        if state == _STRING:
+            if not self._carry and _STRING_STOP.search(fragment) is None:
+                # The commonest fragment: more text of the string being written.
+                self._consumed += len(fragment)
+                if fragment:
+                    self._str_parts.append(fragment)
+                    if self._dparts is not None:
+                        self._dparts.append(fragment)
+                return
+        elif state >= _FAILED:
             if self._finished:
                 raise RuntimeError("feed() after finish()")
             self._consumed += len(fragment)
@@ -344,13 +358,19 @@ class PartialJSONParser:
             self._carry = ""
             text = carry + fragment
             base -= len(carry)
-        # One method for the whole scan: with fragments of a few characters the fixed cost
-        # per feed() dominates, so the common paths avoid further calls.
+        # One method for the whole scan, with the open container and the current key in
+        # locals: with fragments of a few characters the fixed cost per token dominates,
+        # so the common steps are written out here instead of calling methods. ``top``,
+        # ``is_list`` and ``key`` are written back to the instance whenever they change,
+        # so the methods called on the rare paths see them.
+        top = self._top
+        is_list = self._top_is_list
+        key = self._key
+        parts = self._str_parts
         n = len(text)
         pos = 0
         while pos < n:
             if state == _STRING:
-                parts = self._str_parts
                 dparts = self._dparts
                 search = _STRING_STOP.search
                 while True:
@@ -372,12 +392,32 @@ class PartialJSONParser:
                     c = text[j]
                     if c == '"':
                         pos = j + 1
+                        string = "".join(parts)
+                        parts.clear()
                         if self._str_is_key:
-                            self._key = "".join(parts)
-                            parts.clear()
+                            key = self._key = string
                             state = _COLON
+                            break
+                        # The string value is complete: into its place.
+                        if dparts is not None:
+                            self._flush_delta()
+                            self._dparts = None
+                        if self._str_placed:
+                            # After the text a read of the value placed there.
+                            self._str_placed = False
+                            self._place(string)
+                            if top is None:
+                                self._complete = True
+                                state = _END
+                            else:
+                                state = _AFTER
+                        elif top is None:
+                            self._root = string
+                            self._complete = True
+                            state = _END
                         else:
-                            state = self._close_string()
+                            top[self._str_slot] = string
+                            state = _AFTER
                         break
                     if c != "\\":
                         self._fail_in_string(base + j, _EXPECT_NOT_CONTROL)
@@ -393,60 +433,158 @@ class PartialJSONParser:
                         if pos < 0:
                             return
                 continue
-            if state == _NUMBER:
-                pos, state = self._scan_number(text, pos, base)
-                if pos < 0:
-                    return
-                continue
             c = text[pos]
-            if c in _WS_CHARS:
-                # Mostly one space (", " and ": "); a regex skips indentation runs.
-                pos += 1
-                if pos < n and text[pos] in _WS_CHARS:
-                    m = _NOT_WS.search(text, pos)
-                    pos = n if m is None else m.start()
-                continue
             if state == _AFTER:
                 if c == ",":
-                    state = _VALUE if self._top_is_list else _KEY
-                elif c == ("]" if self._top_is_list else "}"):
-                    state = self._close()
-                else:
-                    self._fail(base + pos, self._expected_after())
-                    return
-                pos += 1
-            elif state in (_VALUE, _FIRST_ITEM):
+                    state = _VALUE if is_list else _KEY
+                    pos += 1
+                    continue
+                if c == ("]" if is_list else "}"):
+                    pos += 1
+                    # The container is complete: back to its parent.
+                    stack = self._stack
+                    stack.pop()
+                    if stack:
+                        self._path.pop()
+                        top = self._top = stack[-1]
+                        is_list = self._top_is_list = type(top) is list
+                        state = _AFTER
+                    else:
+                        top = self._top = None
+                        self._complete = True
+                        state = _END
+                    continue
+            elif state == _COLON:
+                if c == ":":
+                    state = _VALUE
+                    pos += 1
+                    continue
+            elif _FIRST_KEY <= state <= _KEY:
                 if c == '"':
-                    self._open_value_string()
+                    self._str_is_key = True
+                    self._dparts = None
                     state = _STRING
                     pos += 1
-                elif c == "{" or c == "[":
-                    state = self._open(c == "[", base + pos)
-                    if state == _FAILED:
-                        return
+                    continue
+                if c == "}" and state == _FIRST_KEY:
+                    # An empty object (the state says it is the innermost container).
+                    state = _AFTER
+                    self._stack.pop()
+                    if self._stack:
+                        self._path.pop()
+                        top = self._top = self._stack[-1]
+                        is_list = self._top_is_list = type(top) is list
+                    else:
+                        top = self._top = None
+                        self._complete = True
+                        state = _END
                     pos += 1
-                elif c == "-" or "0" <= c <= "9":
+                    continue
+            elif state <= _FIRST_ITEM:  # _VALUE or _FIRST_ITEM
+                if c == '"':
+                    # The empty string is placed at once, so the string has a fixed slot.
+                    if top is None:
+                        self._root = ""
+                        self._has_root = True
+                    elif is_list:
+                        self._str_slot = len(top)
+                        top.append("")
+                    else:
+                        self._str_slot = key
+                        top[key] = ""
+                    self._str_is_key = False
+                    if self._deltas is not None:
+                        self._dparts = []
+                    state = _STRING
+                    pos += 1
+                    continue
+                if c == "{" or c == "[":
+                    stack = self._stack
+                    if len(stack) >= self._max_depth:
+                        self._fail(
+                            base + pos,
+                            f"at most {self._max_depth} nested arrays and objects",
+                            _TOO_DEEP,
+                        )
+                        return
+                    container: dict[str, Any] | list[Any] = [] if c == "[" else {}
+                    if top is None:
+                        self._root = container
+                        self._has_root = True
+                    elif is_list:
+                        self._path.append(len(top))
+                        top.append(container)
+                    else:
+                        self._path.append(key)
+                        top[key] = container
+                    stack.append(container)
+                    top = self._top = container
+                    is_list = self._top_is_list = c == "["
+                    state = _FIRST_ITEM if is_list else _FIRST_KEY
+                    pos += 1
+                    continue
+                if c == "-" or "0" <= c <= "9":
                     m = _NUMBER_RE.match(text, pos)
                     if m is not None:
                         end = m.end()
                         if end < n and text[end] not in _NUMBER_CHARS:
                             # The common case: the number and what ends it in one fragment.
-                            if not self._may_end_number(text[end]):
+                            # It is shown only when what ends it is valid there, so that
+                            # after an error the value is that of the text before it.
+                            d = text[end]
+                            if not (
+                                d in _WS_CHARS
+                                or (
+                                    top is not None and (d == "," or d == ("]" if is_list else "}"))
+                                )
+                            ):
                                 self._fail(base + end, self._expected_after())
                                 return
-                            integer = m.lastindex is None
-                            state = self._put_number(m.group(), integer, base + pos)
-                            if state == _FAILED:
-                                return
+                            token = m.group()
+                            if m.lastindex is None:
+                                try:
+                                    number: int | float = int(token)
+                                except ValueError:
+                                    # Python refuses very long integers
+                                    # (sys.set_int_max_str_digits).
+                                    self._fail(base + pos, _EXPECT_SHORT_INT)
+                                    return
+                            else:
+                                number = float(token)
+                            if top is None:
+                                self._root = number
+                                self._has_root = True
+                                self._complete = True
+                                state = _END
+                            elif is_list:
+                                top.append(number)
+                                state = _AFTER
+                            else:
+                                top[key] = number
+                                state = _AFTER
                             pos = end
                             continue
                     self._num_state = _N_BEGIN
                     self._num_start = base + pos
-                    state = _NUMBER
-                elif c in _LITERALS:
-                    word, literal = _LITERALS[c]
+                    pos, state = self._scan_number(text, pos, base)
+                    if pos < 0:
+                        return
+                    continue
+                literal = _LITERALS.get(c)
+                if literal is not None:
+                    word, value = literal
                     if text.startswith(word, pos):
-                        state = self._put(literal)
+                        if top is None:
+                            self._root = value
+                            self._has_root = True
+                            self._complete = True
+                            state = _END
+                        elif is_list:
+                            top.append(value)
+                            state = _AFTER
+                        else:
+                            top[key] = value
+                            state = _AFTER
                         pos += len(word)
                         continue
                     k = 1
@@ -457,33 +595,63 @@ class PartialJSONParser:
                         break
                     self._fail(base + pos + k, f"'{word[k]}' (in '{word}')")
                     return
-                elif c == "]" and state == _FIRST_ITEM:
-                    state = self._close()
+                if c == "]" and state == _FIRST_ITEM:
+                    # An empty array.
+                    stack = self._stack
+                    stack.pop()
+                    if stack:
+                        self._path.pop()
+                        top = self._top = stack[-1]
+                        is_list = self._top_is_list = type(top) is list
+                        state = _AFTER
+                    else:
+                        top = self._top = None
+                        self._complete = True
+                        state = _END
                     pos += 1
-                else:
-                    self._fail(base + pos, _EXPECTED[state])
+                    continue
+            elif state == _NUMBER:
+                pos, state = self._scan_number(text, pos, base)
+                if pos < 0:
                     return
-            elif state in (_FIRST_KEY, _KEY):
-                if c == '"':
-                    self._str_is_key = True
-                    self._dparts = None
-                    state = _STRING
-                elif c == "}" and state == _FIRST_KEY:
-                    state = self._close()
-                else:
-                    self._fail(base + pos, _EXPECTED[state])
-                    return
+                continue
+            # Nothing expected here: whitespace, or the first error.
+            if c in _WS_CHARS:
+                # Mostly one space (", " and ": "); a regex skips indentation runs.
                 pos += 1
-            elif state == _COLON:
-                if c != ":":
-                    self._fail(base + pos, _EXPECTED[_COLON])
-                    return
-                state = _VALUE
-                pos += 1
+                if pos < n and text[pos] in _WS_CHARS:
+                    m = _NOT_WS.search(text, pos)
+                    pos = n if m is None else m.start()
+                continue
+            if state == _AFTER:
+                self._fail(base + pos, self._expected_after())
             else:
-                self._fail(base + pos, _EXPECTED[_END])
-                return
+                self._fail(base + pos, _EXPECTED[state])
+            return
         self._state = state
+
+    def feed_value(self, fragment: str) -> object:
+        """:meth:`feed` the fragment, then return :attr:`value` (``None`` if it has none).
+
+        One call instead of three for the caller that shows the value after every
+        fragment (the stream accumulator does, for each arguments delta): with fragments
+        of a few characters, the fixed cost of each call is most of the work. The cost of
+        reading :attr:`value` applies (the string being written is brought up to date).
+
+        Args:
+            fragment: As for :meth:`feed`.
+
+        Returns:
+            The value after the fragment, ``None`` when there is none (see
+            :attr:`has_value` to tell that from a JSON ``null``).
+
+        Raises:
+            RuntimeError: :meth:`finish` was already called.
+        """
+        self.feed(fragment)
+        if self._state == _STRING and not self._str_is_key:
+            self._sync_string()
+        return self._root
 
     def finish(self) -> object:
         """Mark the end of the text: complete a trailing number and return the final value.
@@ -632,7 +800,7 @@ class PartialJSONParser:
             number = int(token)
         except ValueError:
             # Python refuses to convert very long integers (sys.set_int_max_str_digits).
-            self._fail(start, "an integer short enough for int()")
+            self._fail(start, _EXPECT_SHORT_INT)
             return _FAILED
         return self._put(number)
 
@@ -652,93 +820,50 @@ class PartialJSONParser:
             top[self._key] = item
         return _AFTER
 
-    def _open(self, is_list: bool, offset: int) -> int:
-        stack = self._stack
-        if len(stack) >= self._max_depth:
-            self._fail(offset, f"at most {self._max_depth} nested arrays and objects", _TOO_DEEP)
-            return _FAILED
-        container: dict[str, Any] | list[Any] = [] if is_list else {}
-        top = self._top
-        if top is None:
-            self._root = container
-            self._has_root = True
-        elif self._top_is_list:
-            self._path.append(len(top))
-            top.append(container)
-        else:
-            self._path.append(self._key)
-            top[self._key] = container
-        stack.append(container)
-        self._top = container
-        self._top_is_list = is_list
-        return _FIRST_ITEM if is_list else _FIRST_KEY
-
-    def _close(self) -> int:
-        stack = self._stack
-        stack.pop()
-        if not stack:
-            self._top = None
-            self._complete = True
-            return _END
-        self._path.pop()
-        top = stack[-1]
-        self._top = top
-        self._top_is_list = type(top) is list
-        return _AFTER
-
-    def _open_value_string(self) -> None:
-        # The empty string is placed at once, so the string has a fixed slot in its parent.
-        top = self._top
-        if top is None:
-            self._root = ""
-            self._has_root = True
-        elif self._top_is_list:
-            self._str_slot = len(top)
-            top.append("")
-        else:
-            self._str_slot = self._key
-            top[self._key] = ""
-        self._str_parent = top
-        self._str_is_key = False
-        if self._deltas is not None:
-            self._dparts = []
-
-    def _close_string(self) -> int:
-        """Put the completed string value in its place (keys are completed inline)."""
-        parts = self._str_parts
-        text = "".join(parts)
-        parts.clear()
-        self._str_synced = 0
-        if self._dparts is not None:
-            self._flush_delta()
-            self._dparts = None
-        top = self._str_parent
-        if top is None:
-            self._root = text
-            self._complete = True
-            return _END
-        top[self._str_slot] = text
-        return _AFTER
-
     def _sync_string(self) -> None:
         """Place the text so far of the string value being written into the value."""
         parts = self._str_parts
-        if len(parts) > self._str_synced:
-            text = "".join(parts)
+        if parts:
+            more = "".join(parts)
             parts.clear()
-            parts.append(text)
-            self._str_synced = 1
-            top = self._str_parent
+            if self._str_placed:
+                self._place(more)
+                return
+            self._str_placed = True
+            # The innermost container holds the string (a string holds no container).
+            top = self._top
             if top is None:
-                self._root = text
+                self._root = more
             else:
-                top[self._str_slot] = text
+                top[self._str_slot] = more
+
+    def _place(self, more: str) -> None:
+        """Append ``more`` to the text placed for the string value being written.
+
+        The placed string is taken out of its slot first, so that when nothing else
+        holds it (the caller kept no reference from an earlier read), ``text += more``
+        lets CPython grow it in place instead of copying it: showing a long string after
+        every fragment then costs the new text, not the whole string, each time. A
+        string someone holds is never changed: it is copied, as ``str`` semantics require.
+        """
+        top = self._top
+        if top is None:
+            text = self._root
+            self._root = None
+            text += more
+            self._root = text
+        else:
+            slot = self._str_slot
+            text = top[slot]
+            top[slot] = None
+            text += more
+            top[slot] = text
 
     def _flush_delta(self) -> None:
         dparts = self._dparts
         if dparts and self._deltas is not None:
             path = tuple(self._path)
-            if self._str_parent is not None:
+            if self._top is not None:
                 path += (self._str_slot,)
             self._deltas.append((path, "".join(dparts)))
             dparts.clear()

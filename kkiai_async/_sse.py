@@ -20,6 +20,12 @@ from typing import NoReturn
 __all__ = ["SSEDecoder", "SSEProtocolError", "ServerSentEvent"]
 
 _BOM = b"\xef\xbb\xbf"
+# Single bytes are searched for as integers: CPython (3.11 at least) first tries to read a
+# ``bytes`` argument of ``in`` and ``find`` as an integer, and raises and clears a
+# TypeError (with its message formatted) before searching: a cost per call that the
+# one-event reads of a token stream pay on every event.
+_LF = 10
+_CR = 13
 
 # The async layer must never buffer a hostile or broken stream without bound. A chat
 # chunk is a few hundred bytes; 8 MiB leaves room for any single tool-call payload.
@@ -143,11 +149,13 @@ class SSEDecoder:
     """
 
     __slots__ = (
+        "_clean",
         "_data",
         "_data_size",
         "_error",
         "_event_retry",
         "_event_type",
+        "_fast_limit",
         "_id_buffer",
         "_max_event_bytes",
         "_max_line_bytes",
@@ -175,6 +183,8 @@ class SSEDecoder:
     _event_type: str  # the spec's event type buffer, "message" when empty
     _event_retry: int | None  # a valid retry field of the current block
     _id_buffer: str  # the spec's last event ID buffer
+    _clean: bool  # between blocks, nothing pending, no BOM or CRLF half to look for
+    _fast_limit: int  # chunks up to this size (with any pending line) break no limit
 
     def __init__(
         self,
@@ -198,6 +208,7 @@ class SSEDecoder:
             raise ValueError("max_line_bytes and max_event_bytes must be positive")
         self._max_line_bytes = max_line_bytes
         self._max_event_bytes = max_event_bytes
+        self._fast_limit = min(max_line_bytes, max_event_bytes)
         self.last_event_id = ""
         self.retry = None
         self.comments = 0
@@ -216,6 +227,7 @@ class SSEDecoder:
         self._event_type = "message"
         self._event_retry = None
         self._id_buffer = self.last_event_id
+        self._clean = False  # a BOM may come first
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode the next piece of the stream.
@@ -231,6 +243,54 @@ class SSEDecoder:
             SSEProtocolError: If a line or an event exceeds its limit, or a previous call
                 already failed.
         """
+        return self._feed(chunk, False)  # type: ignore[return-value]
+
+    def feed_payloads(self, chunk: bytes) -> list[bytes | ServerSentEvent]:
+        """Decode the next piece of the stream, giving plain messages as their data bytes.
+
+        The same events as :meth:`feed`, in the same order, except that an event of the
+        default type ``"message"`` is given as its ``data_bytes`` alone: a consumer that
+        only needs the data (the chat stream hands it to ``msgspec``) then pays for no
+        event object. Other events (``event: error`` ...) are :class:`ServerSentEvent`\\s.
+        The ``id`` of a message given as bytes is still tracked in :attr:`last_event_id`.
+
+        Args:
+            chunk: As for :meth:`feed`.
+
+        Returns:
+            The data of each completed message event, and the other completed events.
+
+        Raises:
+            SSEProtocolError: As for :meth:`feed`.
+        """
+        if (
+            self._clean
+            and chunk.find(_LF) == len(chunk) - 2
+            and chunk[-1] == _LF
+            and _CR not in chunk
+            and chunk.startswith(b"data:")
+            and len(chunk) <= self._fast_limit
+        ):
+            # One whole one-line event: the usual read of a token-by-token stream.
+            self.last_event_id = self._id_buffer
+            return [chunk[6:-2] if chunk[5] == 32 else chunk[5:-2]]
+        return self._feed(chunk, True)
+
+    def _feed(self, chunk: bytes, raw: bool) -> list[bytes | ServerSentEvent]:
+        events = self._decode(chunk, raw)
+        # Between two blocks, with no BOM or CRLF half to look for, the next chunk may
+        # take the fast paths. (A failed decoder raised above and is never clean.)
+        self._clean = (
+            self._start is None
+            and not self._skip_lf
+            and not self._pending
+            and not self._data
+            and self._event_type == "message"
+            and self._event_retry is None
+        )
+        return events
+
+    def _decode(self, chunk: bytes, raw: bool) -> list[bytes | ServerSentEvent]:
         if self._error is not None:
             raise self._error
         if not chunk:
@@ -255,22 +315,120 @@ class SSEDecoder:
                 chunk = chunk[3:]
                 if not chunk:
                     return []
-        if b"\r" in chunk:
+        if _CR in chunk:
             # CR and CRLF become LF; UTF-8 never uses 0x0D inside a character, so this is
             # safe on raw bytes. A trailing "\r" ends its line now; remember to swallow
             # a "\n" that may start the next chunk.
             if chunk[-1] == 13:
                 self._skip_lf = True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events: list[bytes | ServerSentEvent] = []
+        if self._pending_size + len(chunk) > self._fast_limit:
+            # Only a chunk this large can break a limit: the per-line steps check them.
+            self._lines(chunk, events, raw)
+            return events
+        self._events(chunk, events, raw, self._clean)
+        return events
+
+    def _events(
+        self, chunk: bytes, events: list[bytes | ServerSentEvent], raw: bool, clean: bool
+    ) -> None:
+        # A chunk whose line ends are all "\n". ``clean``: it starts between two blocks.
+        # Chat streams are runs of one-line "data:" events, each followed by a blank line.
+        # Such a run is taken apart by one split on the blank line plus the next event's
+        # field name, and needs no per-line parsing; whatever else the chunk holds goes
+        # through the spec's per-line steps.
+        if clean and chunk.find(_LF) == len(chunk) - 2 and chunk[-1] == _LF:
+            # One whole event, the usual read of a token-by-token stream.
+            if chunk.startswith(b"data: "):
+                payload = chunk[6:-2]
+            elif chunk.startswith(b"data:"):
+                payload = chunk[5:-2]
+            else:
+                self._lines(chunk, events, raw)
+                return
+            self.last_event_id = self._id_buffer
+            if raw:
+                events.append(payload)
+            else:
+                events += self._messages([payload])
+            return
+        prefix = b"data: "
+        parts = chunk.split(b"\n\ndata: ")
+        if len(parts) == 1:
+            # Relays that write "data:" without the optional space (and, since no "data: "
+            # follows a blank line in this chunk, none of these payloads loses a space).
+            prefix = b"data:"
+            parts = chunk.split(b"\n\ndata:")
+            if len(parts) == 1:
+                self._lines(chunk, events, raw)
+                return
+        first = parts[0]
+        last = parts.pop()
+        # The parts between the first and the last are payloads if they hold no line end
+        # (else their events have more lines: an "id:", more data...). A search of them
+        # joined is a memory copy and a memchr; counting line ends would cost more.
+        if len(parts) > 1 and _LF in b"".join(parts[1:]):
+            self._lines(chunk, events, raw)
+            return
+        if clean and _LF not in first and first.startswith(b"data:"):
+            parts[0] = first[6:] if first[5:6] == b" " else first[5:]
+        else:
+            # The end of an event begun in an earlier chunk, or other lines: the spec's
+            # steps, then the blank line the split consumed (which leaves no state).
+            del parts[0]
+            self._lines(first + b"\n\n", events, raw)
+        end = last.find(_LF)
+        if end < 0:
+            # The last event's line continues in the next chunk.
+            self._pending = [prefix, last]
+            self._pending_size = len(prefix) + len(last)
+            rest = b""
+        elif last[end + 1 : end + 2] == b"\n":
+            parts.append(last[:end])
+            rest = last[end + 2 :]
+        else:
+            # A second line in the last event (an "id:", more data...): per line.
+            self._pending = [prefix]
+            self._pending_size = len(prefix)
+            rest = last
+        if parts:
+            self.last_event_id = self._id_buffer
+            if raw:
+                events += parts
+            else:
+                events += self._messages(parts)
+        if rest:
+            self._lines(rest, events, raw)
+
+    def _messages(self, payloads: list[bytes]) -> list[ServerSentEvent]:
+        # The events of one-line "data:" blocks: type "message", no retry, the ID buffer.
+        id_buffer = self._id_buffer
+        new = _new_event
+        cls = ServerSentEvent
+        events: list[ServerSentEvent] = []
+        append = events.append
+        for payload in payloads:
+            event = new(cls)
+            event._data_bytes = payload
+            event._data = None
+            event.event = "message"
+            event.id = id_buffer
+            event.retry = None
+            append(event)
+        return events
+
+    def _lines(self, chunk: bytes, events: list[bytes | ServerSentEvent], raw: bool) -> None:
+        # The spec's per-line steps for a chunk whose line ends are all "\n".
         pending = self._pending
-        if b"\n" not in chunk:
+        if _LF not in chunk:
             # No line end: the current line continues. Bounded now, not when (if ever) its
             # newline arrives.
             pending.append(chunk)
             self._pending_size += len(chunk)
             if self._pending_size > self._max_line_bytes:
                 self._fail_line(self._pending_size)
-            return []
+            return
         size = self._pending_size + len(chunk)
         lines = chunk.split(b"\n")
         if pending:
@@ -283,52 +441,11 @@ class SSEDecoder:
         self._pending_size = len(tail)
         if size > self._max_line_bytes:
             # Only a chunk larger than the limit can hold an oversized line; checking
-            # here keeps the loops below free of length checks.
+            # here keeps the loop of _process free of length checks.
             longest = max(len(tail), max(map(len, lines)))
             if longest > self._max_line_bytes:
                 self._fail_line(longest)
-        events: list[ServerSentEvent] = []
-        n = len(lines)
-        # A single-line event is no larger than the chunk; past the event limit the
-        # per-line steps do the checking.
-        if n >= 4 and size <= self._max_event_bytes:
-            # Chat streams are runs of "data: ...", blank line. The lines before the first
-            # blank line may continue an event begun in an earlier chunk; after it, a run
-            # is recognised with C-level checks on whole slices of the line list, and then
-            # needs no per-line parsing.
-            try:
-                start = lines.index(b"") + 1
-            except ValueError:
-                start = n
-            end = start + ((n - start) & -2)
-            if end > start:
-                payloads = lines[start:end:2]
-                # Strings between two that share a prefix share it too, so checking the
-                # smallest and the largest checks them all.
-                if (
-                    not any(lines[start + 1 : end : 2])
-                    and min(payloads).startswith(b"data: ")
-                    and max(payloads).startswith(b"data: ")
-                ):
-                    self._process(lines[:start], events)
-                    # The blank line before the run reset the event type and retry.
-                    id_buffer = self._id_buffer
-                    new = _new_event
-                    cls = ServerSentEvent
-                    append = events.append
-                    for line in payloads:
-                        event = new(cls)
-                        event._data_bytes = line[6:]
-                        event._data = None
-                        event.event = "message"
-                        event.id = id_buffer
-                        event.retry = None
-                        append(event)
-                    if end < n:
-                        self._process(lines[end:], events)
-                    return events
-        self._process(lines, events)
-        return events
+        self._process(lines, events, raw)
 
     def flush(self) -> list[ServerSentEvent]:
         """End the stream, returning the last event if a relay left it unterminated.
@@ -351,10 +468,10 @@ class SSEDecoder:
         last = b"".join(self._pending) if self._start is None else self._start
         # A blank line after the unterminated line dispatches exactly what the spec
         # would have dispatched had the relay sent it.
-        events: list[ServerSentEvent] = []
-        self._process([last, b""] if last else [b""], events)
+        events: list[bytes | ServerSentEvent] = []
+        self._process([last, b""] if last else [b""], events, False)
         self._reset_stream()
-        return events
+        return events  # type: ignore[return-value]
 
     def _fail_line(self, size: int) -> NoReturn:
         self._fail(
@@ -373,7 +490,9 @@ class SSEDecoder:
             f"max_event_bytes={self._max_event_bytes}"
         )
 
-    def _process(self, lines: list[bytes], events: list[ServerSentEvent]) -> None:
+    def _process(
+        self, lines: list[bytes], events: list[bytes | ServerSentEvent], raw: bool
+    ) -> None:
         # The spec's per-line steps, appending dispatched events to ``events``. The state
         # is held in locals for speed and written back at the end.
         data = self._data
@@ -399,13 +518,16 @@ class SSEDecoder:
                 # is no event); either way the event type buffer is reset.
                 last_id = id_buffer
                 if data:
-                    event = new(cls)
-                    event._data_bytes = b"\n".join(data)
-                    event._data = None
-                    event.event = event_type
-                    event.id = id_buffer
-                    event.retry = event_retry
-                    events.append(event)
+                    if raw and event_type == "message":
+                        events.append(b"\n".join(data))
+                    else:
+                        event = new(cls)
+                        event._data_bytes = b"\n".join(data)
+                        event._data = None
+                        event.event = event_type
+                        event.id = id_buffer
+                        event.retry = event_retry
+                        events.append(event)
                     data = []
                     data_size = 0
                 event_type = "message"
@@ -428,7 +550,7 @@ class SSEDecoder:
                 elif name == b"id":
                     # Spec: an id containing NUL is ignored (it could not be sent back in
                     # a Last-Event-ID header).
-                    if b"\0" not in value:
+                    if 0 not in value:
                         id_buffer = value.decode("utf-8", "replace")
                 elif name == b"retry" and value.isdigit():
                     # Spec: ASCII digits only (bytes.isdigit is ASCII-only), else ignored.

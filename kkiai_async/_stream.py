@@ -117,8 +117,12 @@ def _lenient_chunk(raw: bytes, exc: msgspec.ValidationError) -> ChatCompletionCh
         ) from exc
 
 
-def _classify(event: ServerSentEvent) -> ChatCompletionChunk | None:
+def _classify(event: bytes | ServerSentEvent) -> ChatCompletionChunk | None:
     """The slow path for an event the fast path did not take.
+
+    Args:
+        event: The event, or the data of a plain ``message`` event (as
+            :meth:`SSEDecoder.feed_payloads` gives it).
 
     Returns:
         The chunk; ``_DONE`` for the end sentinel; ``None`` for an event to ignore
@@ -128,11 +132,16 @@ def _classify(event: ServerSentEvent) -> ChatCompletionChunk | None:
         APIStreamError: The event is an error (``event: error``, or ``{"error": ...}``).
         APIProtocolError: The data is not JSON, or not a chunk.
     """
-    raw = event.data_bytes
+    if type(event) is bytes:
+        raw = event
+        kind = "message"
+    else:
+        raw = event.data_bytes  # type: ignore[union-attr]
+        kind = event.event  # type: ignore[union-attr]
     stripped = raw.strip()
     if stripped == b"[DONE]":
         return _DONE
-    if event.event == "error":
+    if kind == "error":
         # A bare SSE error event: its data may be JSON or plain text.
         try:
             payload: object = _ANY_DECODER.decode(raw)
@@ -159,18 +168,6 @@ def _classify(event: ServerSentEvent) -> ChatCompletionChunk | None:
     if isinstance(value, dict) and "error" in value:
         raise _stream_error(value, raw)
     return chunk if chunk.id or chunk.model else None
-
-
-# The most bytes fed to the SSE decoder at once. aiohttp hands over everything buffered,
-# up to 256 KiB when the server is ahead of us: that is a thousand events, whose objects
-# (tracked by the cyclic GC) would all be alive at once and trigger collections -- full
-# ones now and then -- in the middle of the stream. Slicing keeps them below the
-# collector's threshold; the slices cost one copy of the bytes.
-_FEED_MAX = 64 * 1024
-
-
-def _slices(data: bytes) -> list[bytes]:
-    return [data[i : i + _FEED_MAX] for i in range(0, len(data), _FEED_MAX)]
 
 
 class _State:
@@ -201,38 +198,57 @@ async def _sse_chunks(
     add: Callable[[ChatCompletionChunk], None],
     state: _State,
     request_id: str | None,
-) -> AsyncGenerator[ChatCompletionChunk, None]:
+    process: Callable[[ChatCompletionChunk], list[StreamEvent]] | None = None,
+) -> AsyncGenerator[Any, None]:
+    """The chunks of an event-stream body, each given to ``add`` and yielded.
+
+    With ``process`` (an event stream's ``accumulator.process``), the events of each
+    chunk are yielded instead of the chunk, then those of ``acc.end()`` once the stream
+    ended cleanly: one generator instead of an event generator driving a chunk
+    generator, which would cost a second suspension and resumption per chunk.
+    """
     decoder = SSEDecoder()
-    feed = decoder.feed
+    feed = decoder.feed_payloads
     decode = _CHUNK_DECODER.decode
     decode_error = msgspec.MsgspecError
     done = False
     reuse = False
     try:
+        # aiohttp hands over everything buffered, up to 256 KiB (a thousand events) when
+        # the server is ahead of us. It is decoded at once: the payloads are bytes and
+        # the chunks gc=False structs, none of them tracked by the cyclic GC, so holding
+        # them all triggers no collection.
         async for data in response.iter_bytes():
-            for piece in (data,) if len(data) <= _FEED_MAX else _slices(data):
-                for event in feed(piece):
-                    raw = event.data_bytes
-                    if raw != b"[DONE]" and event.event == "message":
-                        try:
-                            chunk = decode(raw)
-                        except decode_error:
-                            pass
-                        else:
-                            if chunk.choices or chunk.usage is not None:
+            # A plain message event comes as its data bytes; anything else (another
+            # event type, "[DONE]", an error object, a keep-alive) fails one of the
+            # tests below and is sorted out by _classify.
+            for event in feed(data):
+                if type(event) is bytes:
+                    try:
+                        chunk = decode(event)
+                    except decode_error:
+                        pass
+                    else:
+                        if chunk.choices or chunk.usage is not None:
+                            if process is None:
                                 add(chunk)
                                 yield chunk
-                                continue
-                    other = _classify(event)
-                    if other is None:
-                        continue
-                    if other is _DONE:
-                        done = True
-                        break
+                            else:
+                                for item in process(chunk):
+                                    yield item
+                            continue
+                other = _classify(event)
+                if other is None:
+                    continue
+                if other is _DONE:
+                    done = True
+                    break
+                if process is None:
                     add(other)
                     yield other
-                if done:
-                    break
+                else:
+                    for item in process(other):
+                        yield item
             if done:
                 break
         else:
@@ -244,8 +260,12 @@ async def _sse_chunks(
                     done = True
                     break
                 if other is not None:
-                    add(other)
-                    yield other
+                    if process is None:
+                        add(other)
+                        yield other
+                    else:
+                        for item in process(other):
+                            yield item
             if not done and not acc.finished:
                 raise IncompleteStreamError(
                     "the stream ended before every choice finished (no [DONE] and no finish_reason)"
@@ -269,6 +289,9 @@ async def _sse_chunks(
     finally:
         state.closed = True
         await response.aclose(reuse=reuse)
+    if process is not None:
+        for item in acc.end():
+            yield item
 
 
 async def _given_chunks(
@@ -369,6 +392,22 @@ class ChatCompletionStream:
 
     async def __anext__(self) -> ChatCompletionChunk:
         return await self._gen.__anext__()
+
+    def _event_source(self, acc: ChatCompletionAccumulator) -> AsyncGenerator[StreamEvent, None]:
+        """The events of this stream, for :class:`ChatCompletionEventStream`; before iterating.
+
+        A stream read from an event-stream body gets a generator that yields the events
+        itself (the stream's own iteration and closing then go through it); chunks given
+        at construction are turned into events by a generator over the stream.
+        """
+        if getattr(self._gen, "ag_code", None) is _sse_chunks.__code__:
+            # The generator made by __init__ has not run: nothing to close.
+            events: AsyncGenerator[StreamEvent, None] = _sse_chunks(
+                self._response, acc, _ignore, self._state, self.request_id, acc.process
+            )
+            self._gen = events  # type: ignore[assignment]
+            return events
+        return _events(self, acc, self._state)
 
     async def __aenter__(self) -> ChatCompletionStream:
         return self
@@ -484,7 +523,7 @@ class ChatCompletionEventStream:
         """
         self._stream = stream
         self._acc = accumulator
-        self._events = _events(stream, accumulator, stream._state)
+        self._events = stream._event_source(accumulator)
 
     @property
     def request_id(self) -> str | None:

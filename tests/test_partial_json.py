@@ -7,6 +7,7 @@ and hand the result to ``json.loads``.
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 import re
@@ -593,6 +594,36 @@ def test_null_is_a_value_and_nothing_is_not() -> None:
     assert (parser.has_value, parser.value, parser.complete) == (True, None, True)
 
 
+@given(fragmented())
+@settings(max_examples=100, deadline=None)
+def test_feed_value_is_feed_then_value(case: tuple[str, list[int]]) -> None:
+    """feed_value() returns what value shows after feed(), None while there is none."""
+    text, cuts = case
+    one, other = PartialJSONParser(), PartialJSONParser()
+    for start, stop in pairwise([0, *cuts, len(text)]):
+        shown = one.feed_value(text[start:stop])
+        other.feed(text[start:stop])
+        assert same(shown, other.value if other.has_value else None)
+        assert snapshot(one) == snapshot(other)
+
+
+@pytest.mark.parametrize(
+    ("fragments", "shown"),
+    [
+        pytest.param(['{"a": "x', "y", 'z"'], [{"a": "x"}, {"a": "xy"}, {"a": "xyz"}], id="open"),
+        pytest.param(['"ab', "c", '"'], ["ab", "abc", "abc"], id="root-string"),
+        pytest.param(['{"k', 'ey": "', "v"], [{}, {"key": ""}, {"key": "v"}], id="key-first"),
+        pytest.param(["nu", "ll"], [None, None], id="null"),
+        pytest.param(["[1", "2,", " x"], [[], [12], [12]], id="error"),
+    ],
+)
+def test_feed_value_after_each_fragment(fragments: list[str], shown: list[object]) -> None:
+    """feed_value() brings the string being written up to date, as value does."""
+    parser = PartialJSONParser()
+    # Copies: the value is live, so a kept container would show the last state.
+    assert [copy.deepcopy(parser.feed_value(f)) for f in fragments] == shown
+
+
 def test_containers_are_live_and_updated_in_place() -> None:
     """The value is the same object across feeds, mutated as text arrives."""
     parser = PartialJSONParser()
@@ -615,6 +646,36 @@ def test_strings_taken_from_the_value_keep_their_text() -> None:
     parser.feed('cd"]')
     assert taken == "ab"
     assert parser.value == ["abcd"]
+
+
+@pytest.mark.parametrize(
+    ("opening", "path"),
+    [
+        pytest.param('{"a": "', ("a",), id="object"),
+        pytest.param('[0, "', (1,), id="array"),
+        pytest.param('"', (), id="root"),
+    ],
+)
+def test_string_read_after_every_fragment_is_never_changed_under_a_holder(
+    opening: str, path: tuple[str | int, ...]
+) -> None:
+    """Strings read from the value keep their text while the parser grows its own copy."""
+    parser = PartialJSONParser()
+    parser.feed(opening)
+    taken: list[tuple[object, str]] = []
+    expected = ""
+    for count, piece in enumerate(["ab", "cd", "é", "😀", "ef", "gh"] * 3):
+        expected += piece
+        value = parser.feed_value(piece)
+        for key in path:
+            value = value[key]  # type: ignore[index]
+        assert value == expected
+        # Every third string is kept; the others are let go before the next fragment,
+        # which lets the parser grow them in place.
+        if count % 3 == 0:
+            taken.append((value, expected))
+        del value
+    assert all(text == original for text, original in taken)
 
 
 def test_peek_leaves_the_open_string_as_last_read() -> None:

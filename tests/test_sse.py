@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -396,6 +397,91 @@ def test_runs_broken_by_other_lines_match_the_reference(stream: bytes) -> None:
     assert decode(stream) == reference(stream)
     assert decode(stream + stream) == reference(stream + stream)
     assert decode_bytewise(stream) == reference(stream)
+
+
+@pytest.mark.parametrize(
+    ("read", "events"),
+    [
+        pytest.param(b"data: {}\n\n", [E(data="{}")], id="one-event"),
+        pytest.param(b"data:{}\n\n", [E(data="{}")], id="no-space"),
+        pytest.param(b"data:  {}\n\n", [E(data=" {}")], id="two-spaces"),
+        pytest.param(b"data: \n\n", [E(data="")], id="empty-data"),
+        pytest.param(b"data:\n\n", [E(data="")], id="empty-data-no-space"),
+        pytest.param(b"data: a\r\n\r\n", [E(data="a")], id="crlf"),
+        pytest.param(b"datum: a\n\n", [], id="other-field"),
+        pytest.param(b": ping\n\n", [], id="comment"),
+        pytest.param(b"data: a\nb\n", [], id="two-lines"),
+    ],
+)
+def test_reads_of_one_event(read: bytes, events: list[E]) -> None:
+    """Reads that each hold one whole event (token streams) decode as the spec says."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b": open\n\n") == []
+    for _ in range(3):
+        assert decoder.feed(read) == events
+    assert decoder.flush() == reference(b": open\n\n" + read * 3)[1]
+
+
+def test_reads_of_one_event_keep_the_last_event_id() -> None:
+    """An id set before a run of one-event reads is their id and the last event ID."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 7\ndata: a\n\n") == [E(data="a", id="7")]
+    assert decoder.feed_payloads(b"data: b\n\n") == [b"b"]
+    assert decoder.feed(b"data: c\n\n") == [E(data="c", id="7")]
+    assert decoder.feed(b"data: d\n\ndata: e\n\n") == [E(data="d", id="7"), E(data="e", id="7")]
+    assert decoder.last_event_id == "7"
+
+
+def test_one_event_read_over_the_line_bound_raises() -> None:
+    """A whole one-line event longer than max_line_bytes raises, even alone in its read."""
+    decoder = SSEDecoder(max_line_bytes=10)
+    assert decoder.feed(b"data: 1234\n\n") == [E(data="1234")]
+    with pytest.raises(SSEProtocolError, match=r"max_line_bytes=10"):
+        decoder.feed_payloads(b"data: 12345\n\n")
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        pytest.param(b"data: a\n\nevent: error\ndata: b\n\ndata: c\n\n", id="error-event"),
+        pytest.param(b"data: a\n\nid: 3\ndata: b\n\ndata: c\n\n", id="id"),
+        pytest.param(b"data: a\ndata: b\n\ndata: c\n\n", id="multi-line"),
+        pytest.param(b"data: a\r\n\r\nevent: x\r\ndata: b\r\n\r\n", id="crlf"),
+        pytest.param(b"event: x\ndata: b\n\n", id="typed-only"),
+    ],
+)
+def test_feed_payloads_gives_messages_as_bytes(stream: bytes) -> None:
+    """feed_payloads: the events of feed, with each "message" event as its data bytes."""
+    events, flushed = decode(stream)
+    expected = [e.data_bytes if e.event == "message" else e for e in events]
+    decoder = SSEDecoder()
+    assert decoder.feed_payloads(stream) == expected
+    assert decoder.flush() == flushed
+
+
+_CHAT_EVENT = st.one_of(
+    st.sampled_from(['{"a": 1}', "[DONE]", "", " x", "é😀"]).map(lambda d: f"data: {d}\n\n"),
+    st.sampled_from(["{}", ""]).map(lambda d: f"data:{d}\n\n"),
+    st.sampled_from([": keep-alive\n\n", "id: 5\n", "event: error\n", "data: a\ndata: b\n\n"]),
+    st.sampled_from(["\n", "retry: 10\n", "data: x\r\n\r\n"]),
+)
+
+
+@given(st.data(), st.lists(_CHAT_EVENT, max_size=40))
+def test_chat_shaped_streams_any_split_match_reference(
+    data: st.DataObject, events: list[str]
+) -> None:
+    """Runs of one-line data events mixed with other lines decode per spec, split anywhere."""
+    stream = "".join(events).encode()
+    cuts = data.draw(_cuts(stream))
+    assert decode(stream, cuts) == reference(stream)
+    dispatched, flushed = reference(stream)
+    decoder = SSEDecoder()
+    got: list[bytes | E] = []
+    for start, stop in pairwise([0, *sorted(cuts), len(stream)]):
+        got += decoder.feed_payloads(stream[start:stop])
+    assert got == [e.data_bytes if e.event == "message" else e for e in dispatched]
+    assert decoder.flush() == flushed
 
 
 # --- End of stream --------------------------------------------------------------------
