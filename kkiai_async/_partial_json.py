@@ -220,8 +220,8 @@ class PartialJSONParser:
         "_state",
         "_str_is_key",
         "_str_parts",
-        "_str_slot",
         "_str_placed",
+        "_str_slot",
         "_top",
         "_top_is_list",
     )
