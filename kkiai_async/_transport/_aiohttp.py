@@ -24,6 +24,7 @@ from .._exceptions import (
     KkiaiError,
 )
 from .._retry import Timeout
+from ._base import check_pool
 
 __all__ = ["AiohttpResponse", "AiohttpTransport", "translate_error"]
 
@@ -315,17 +316,12 @@ class AiohttpTransport:
         session = self._session
         if session is None:
             session = self._open()
-        elif self._loop is not None and self._loop is not asyncio.get_running_loop():
-            # aiohttp binds a session to its loop; using it from another one fails deep
-            # inside aiohttp with a confusing error (typical with per-test event loops).
-            raise ClientClosedError(
-                "the client's connection pool belongs to another event loop: create "
-                "the client in the event loop that uses it"
-            )
-        elif session.closed:
-            raise ClientClosedError(
-                "the aiohttp session of the client is closed"
-                + ("" if self._owns else " (it was lent to the client and closed by its owner)")
+        else:
+            check_pool(
+                loop=self._loop,
+                pool_closed=session.closed,
+                pool="aiohttp session",
+                owned=self._owns,
             )
         try:
             # No redirects: aiohttp would re-send the body -- the conversation -- to

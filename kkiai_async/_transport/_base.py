@@ -19,13 +19,14 @@ library's tree (:mod:`kkiai_async._exceptions`), translated in one place per tra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .._retry import Timeout
 
-__all__ = ["Response", "Transport"]
+__all__ = ["Response", "Transport", "check_pool"]
 
 
 class Response(Protocol):
@@ -122,3 +123,30 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Release the connection pool if this transport owns it; idempotent."""
         ...
+
+
+def check_pool(
+    *, loop: asyncio.AbstractEventLoop | None, pool_closed: bool, pool: str, owned: bool
+) -> None:
+    """Refuse to send through a connection pool that cannot work any more.
+
+    Both transports bind their pool to the event loop that created it; using it from
+    another loop fails deep inside the HTTP library with a confusing error (typical with
+    per-test event loops), so it is refused here with one that says what to do.
+
+    Raises:
+        ClientClosedError: The pool belongs to another loop, or was closed (by its
+            owner, when it was lent to the client).
+    """
+    from .._exceptions import ClientClosedError
+
+    if loop is not None and loop is not asyncio.get_running_loop():
+        raise ClientClosedError(
+            "the client's connection pool belongs to another event loop: create "
+            "the client in the event loop that uses it"
+        )
+    if pool_closed:
+        raise ClientClosedError(
+            f"the {pool} of the client is closed"
+            + ("" if owned else " (it was lent to the client and closed by its owner)")
+        )

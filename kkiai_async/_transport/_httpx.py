@@ -50,6 +50,7 @@ from .._exceptions import (
     KkiaiError,
 )
 from .._retry import Timeout
+from ._base import check_pool
 
 __all__ = ["HttpxResponse", "HttpxTransport", "translate_error"]
 
@@ -475,16 +476,12 @@ class HttpxTransport:
         client = self._client
         if client is None:
             client = self._open()
-        elif self._loop is not None and self._loop is not asyncio.get_running_loop():
-            # httpcore's pooled connections and locks belong to the loop that made them.
-            raise ClientClosedError(
-                "the client's connection pool belongs to another event loop: create "
-                "the client in the event loop that uses it"
-            )
-        elif client.is_closed:
-            raise ClientClosedError(
-                "the httpx client of the client is closed"
-                + ("" if self._owns else " (it was lent to the client and closed by its owner)")
+        else:
+            check_pool(
+                loop=self._loop,
+                pool_closed=client.is_closed,
+                pool="httpx client",
+                owned=self._owns,
             )
         deadline = None if timeout.total is None else _Deadline(timeout.total)
         try:
