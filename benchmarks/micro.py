@@ -274,22 +274,35 @@ def _cases() -> list[_Case]:
 
 
 def _measure(case: _Case, size: int, repeat: int, budget: float) -> tuple[float, bool] | None:
-    """µs per KB at ``size`` (and whether it is a lower bound), or None if unavailable."""
+    """µs per KB at ``size`` (and whether it is a lower bound), or None if unavailable.
+
+    A small input is run several times per timing, enough for about 50 ms, so that the
+    figure is not a clock's or a first call's noise.
+    """
     data, nbytes = case.build(size)
     best: float | None = None
-    for _ in range(repeat):
+    loops = 1
+    for attempt in range(repeat + 1):
         began = time.process_time()
         try:
-            case.run(data, time.perf_counter() + budget)
+            for _ in range(loops):
+                case.run(data, time.perf_counter() + budget)
         except _OverBudget as over:
             spent = time.process_time() - began
             part = nbytes * over.done / max(len(data), 1)
             return spent * 1e6 / (part / 1024), True
         except ImportError:
             return None
-        spent = time.process_time() - began
+        spent = (time.process_time() - began) / loops
+        if attempt == 0:
+            # The first run calibrates (and warms up); it is not counted.
+            loops = max(1, min(1000, int(0.05 / max(spent, 1e-6))))
+            if spent > budget:
+                best = spent
+                break
+            continue
         best = spent if best is None else min(best, spent)
-        if spent > budget:
+        if spent * loops > budget:
             break
     assert best is not None
     return best * 1e6 / (nbytes / 1024), False

@@ -229,8 +229,49 @@ def render_markdown(suite: SuiteResult, image: str | None) -> str:
         lines += [f"![Benchmark chart]({image})", ""]
     else:
         lines += ["(No chart: matplotlib is not installed; `pip install -e .[bench]`.)", ""]
-    lines += ["## Results", "", render_tables(suite)]
+    lines += ["## Results", "", render_tables(suite), _NOTES]
     return "\n".join(lines)
+
+
+_NOTES = """## Where the time goes
+
+What separates `kkiai_async` from the floor, layer by layer; `python -m benchmarks.micro`
+measures each layer alone, per KB, at 10 KB, 100 KB and 1 MB (see `benchmarks/README.md`).
+
+- **Bytes to events.** The SSE decoder follows the whole WHATWG algorithm, yet costs less
+  than the floor's framing: a run of one-line `data:` events is taken apart by one
+  `bytes.split` on the blank line and the next event's field name, with no per-line
+  work, and a plain `message` event reaches the chat layer as its data bytes, without an
+  event object. A read holding exactly one event (a token stream as it really arrives)
+  has a path of its own. Single bytes are searched for as integers (`13 in chunk`):
+  CPython 3.11 first tries a `bytes` argument of `in`/`find` as an integer and raises
+  and clears a `TypeError` before searching, which cost more than the search.
+- **Typed chunks.** Each payload is decoded once into `ChatCompletionChunk`, which keeps
+  what the API sends: `id`, `object`, `model`, `system_fingerprint` and `service_tier`
+  are built as strings for every chunk, where the floor's minimal struct skips them.
+  That is about a sixth of the floor's whole cost per text chunk, and most of the
+  distance of `create(stream=True)` to the floor; the rest is assembling the chunk and
+  resuming an async generator once per chunk. The event stream hands out no chunks, so
+  once the completion's id, model and creation time are known it decodes only what its
+  events need, and hands the common text delta over without a list around it: it costs
+  about what the chunk stream costs.
+- **Tool-call arguments shown as they arrive.** The event stream parses the arguments
+  after every fragment (4 characters in these streams) so that `parsed_arguments` shows
+  the arguments so far. The incremental parser is linear (the `tools_scale` growth stays
+  near 1.0) but written in Python, and a fragment of structure-dense JSON costs it about
+  as much as the floor spends on the whole chunk: that, not the stream, is the distance
+  of `stream()` to the floor in the tool-call scenarios, where the floor parses nothing.
+  `create(stream=True)` assembles the same calls without parsing, close to the floor.
+- **One long string argument** (a file's content): showing it after every fragment means
+  a `str` of the text so far each time. The parser appends the new text in place when
+  nothing else holds the string (CPython's `+=` on a string with one reference), so the
+  total stays linear (`python -m benchmarks.micro --only partial_json`). A consumer that
+  keeps the string of every event gets a copy each time, which is quadratic in the
+  length, as any `str` view of a growing text would be; `PartialJSONParser` with
+  `track_string_deltas=True` gives the new text alone.
+- **Import.** `import kkiai_async` imports neither aiohttp (imported with the first
+  client's transport) nor `kkiai_async.batch` (imported on first use of `kk.batch`).
+"""
 
 
 # --------------------------------------------------------------------------------------

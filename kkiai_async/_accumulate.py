@@ -23,7 +23,7 @@ rules (in the docstring of :class:`ChatCompletionAccumulator`) tolerate what the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -40,6 +40,7 @@ from .types import (
     ChoiceDeltaToolCall,
     ChoiceFinishedEvent,
     ChoiceLogprobs,
+    ChunkChoice,
     ChunkEvent,
     Function,
     FunctionCall,
@@ -62,6 +63,23 @@ __all__ = ["ChatCompletionAccumulator"]
 
 _json_decode = msgspec.json.decode
 _json_encode = msgspec.json.encode
+
+
+class _ChunkBody(msgspec.Struct, kw_only=True, gc=False):
+    """The fields of a chunk that :meth:`ChatCompletionAccumulator.process` reads once the
+    completion's id, model and creation time are known.
+
+    Decoding into it skips the strings a chunk repeats (``id``, ``object``, ``model``):
+    about a sixth of the cost of decoding a text chunk.
+    """
+
+    choices: list[ChunkChoice] = msgspec.field(default_factory=list)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+
+
+_BODY_DECODER = msgspec.json.Decoder(_ChunkBody)
 
 
 def _joined(pieces: list[str]) -> str:
@@ -235,6 +253,7 @@ class ChatCompletionAccumulator:
         "_meta_todo",
         "_model",
         "_parse_content",
+        "_plain",
         "_service_tier",
         "_system_fingerprint",
         "_unfinished",
@@ -250,6 +269,8 @@ class ChatCompletionAccumulator:
     ) -> None:
         self._parse_content = parse_content
         self._chunk_events = chunk_events
+        # Text deltas need no parsing and no chunk events (see _process_one).
+        self._plain = not parse_content and not chunk_events
         self._arg_types: dict[str, type] = dict(arg_types or {})
         # Decoders are built once, here, so that an unsupported type fails at
         # construction and not in the middle of a stream.
@@ -414,6 +435,59 @@ class ChatCompletionAccumulator:
             self._usage = chunk.usage
             events.append(UsageEvent(usage=chunk.usage))
         return events
+
+    def _process_one(self, chunk: ChatCompletionChunk) -> StreamEvent | list[StreamEvent]:
+        """:meth:`process`, with the commonest chunk's one event given bare.
+
+        The stream's own loop calls this. The common chunk -- one choice already seen,
+        adding text or tool-call fragments and nothing else -- is assembled here without
+        the tests for everything else; a text-only one gives its :class:`TextDeltaEvent`
+        itself, sparing the list :meth:`process` would build around it. Any other chunk
+        goes through :meth:`process`.
+        """
+        choices = chunk.choices
+        if len(choices) == 1 and self._plain and chunk.usage is None:
+            ch = choices[0]
+            st = self._choices.get(ch.index)
+            d = ch.delta
+            if (
+                st is not None
+                and not ch.finish_reason
+                and ch.logprobs is None
+                and d.role is None
+                and d.reasoning_content is None
+                and d.reasoning is None
+                and d.refusal is None
+                and d.function_call is None
+            ):
+                if self._meta_todo:
+                    self._take_meta(chunk)
+                if self._extra_todo:
+                    self._take_extra(chunk)
+                text = d.content
+                calls = d.tool_calls
+                if not calls:
+                    if text:
+                        st.content.append(text)
+                        return TextDeltaEvent(choice_index=st.index, delta=text)
+                    return []
+                events: list[StreamEvent] = []
+                if text:
+                    st.content.append(text)
+                    events.append(TextDeltaEvent(choice_index=st.index, delta=text))
+                self._merge_tool_calls(st, calls, events)
+                return events
+        return self.process(chunk)
+
+    def _events_decoder(self) -> Callable[[bytes], ChatCompletionChunk] | None:
+        """A decoder of chunks for :meth:`process` that skips what it no longer reads.
+
+        For the stream's own loop, once events are all its consumer gets: ``None`` while
+        the metadata is still looked for or chunks are handed out in :class:`ChunkEvent`.
+        """
+        if self._meta_todo or self._chunk_events:
+            return None
+        return _BODY_DECODER.decode  # type: ignore[return-value]
 
     def end(self) -> list[StreamEvent]:
         """Close what is still open because the stream is over.

@@ -335,15 +335,20 @@ class PartialJSONParser:
             RuntimeError: :meth:`finish` was already called.
         """
         state = self._state
+        # The search of a fragment that starts inside a string, made to find out whether
+        # it stays there: the scan below starts from it instead of searching again.
+        ahead: re.Match[str] | None = None
         if state == _STRING:
-            if not self._carry and _STRING_STOP.search(fragment) is None:
-                # The commonest fragment: more text of the string being written.
-                self._consumed += len(fragment)
-                if fragment:
-                    self._str_parts.append(fragment)
-                    if self._dparts is not None:
-                        self._dparts.append(fragment)
-                return
+            if not self._carry:
+                ahead = _STRING_STOP.search(fragment)
+                if ahead is None:
+                    # The commonest fragment: more text of the string being written.
+                    self._consumed += len(fragment)
+                    if fragment:
+                        self._str_parts.append(fragment)
+                        if self._dparts is not None:
+                            self._dparts.append(fragment)
+                    return
         elif state >= _FAILED:
             if self._finished:
                 raise RuntimeError("feed() after finish()")
@@ -358,23 +363,26 @@ class PartialJSONParser:
             self._carry = ""
             text = carry + fragment
             base -= len(carry)
-        # One method for the whole scan, with the open container and the current key in
-        # locals: with fragments of a few characters the fixed cost per token dominates,
-        # so the common steps are written out here instead of calling methods. ``top``,
-        # ``is_list`` and ``key`` are written back to the instance whenever they change,
-        # so the methods called on the rare paths see them.
+        # One method for the whole scan, with the open container in locals: with fragments
+        # of a few characters the fixed cost per token dominates, so the common steps are
+        # written out here instead of calling methods. ``top`` and ``is_list`` are written
+        # back to the instance whenever they change, so the methods called on the rare
+        # paths see them.
         top = self._top
         is_list = self._top_is_list
-        key = self._key
-        parts = self._str_parts
         n = len(text)
         pos = 0
         while pos < n:
             if state == _STRING:
+                parts = self._str_parts
                 dparts = self._dparts
                 search = _STRING_STOP.search
                 while True:
-                    m = search(text, pos)
+                    if ahead is None:
+                        m = search(text, pos)
+                    else:
+                        m = ahead
+                        ahead = None
                     if m is None:
                         if pos < n:
                             piece = text[pos:]
@@ -395,7 +403,7 @@ class PartialJSONParser:
                         string = "".join(parts)
                         parts.clear()
                         if self._str_is_key:
-                            key = self._key = string
+                            self._key = string
                             state = _COLON
                             break
                         # The string value is complete: into its place.
@@ -459,27 +467,6 @@ class PartialJSONParser:
                     state = _VALUE
                     pos += 1
                     continue
-            elif _FIRST_KEY <= state <= _KEY:
-                if c == '"':
-                    self._str_is_key = True
-                    self._dparts = None
-                    state = _STRING
-                    pos += 1
-                    continue
-                if c == "}" and state == _FIRST_KEY:
-                    # An empty object (the state says it is the innermost container).
-                    state = _AFTER
-                    self._stack.pop()
-                    if self._stack:
-                        self._path.pop()
-                        top = self._top = self._stack[-1]
-                        is_list = self._top_is_list = type(top) is list
-                    else:
-                        top = self._top = None
-                        self._complete = True
-                        state = _END
-                    pos += 1
-                    continue
             elif state <= _FIRST_ITEM:  # _VALUE or _FIRST_ITEM
                 if c == '"':
                     # The empty string is placed at once, so the string has a fixed slot.
@@ -490,8 +477,8 @@ class PartialJSONParser:
                         self._str_slot = len(top)
                         top.append("")
                     else:
-                        self._str_slot = key
-                        top[key] = ""
+                        self._str_slot = self._key
+                        top[self._key] = ""
                     self._str_is_key = False
                     if self._deltas is not None:
                         self._dparts = []
@@ -515,8 +502,8 @@ class PartialJSONParser:
                         self._path.append(len(top))
                         top.append(container)
                     else:
-                        self._path.append(key)
-                        top[key] = container
+                        self._path.append(self._key)
+                        top[self._key] = container
                     stack.append(container)
                     top = self._top = container
                     is_list = self._top_is_list = c == "["
@@ -560,7 +547,7 @@ class PartialJSONParser:
                                 top.append(number)
                                 state = _AFTER
                             else:
-                                top[key] = number
+                                top[self._key] = number
                                 state = _AFTER
                             pos = end
                             continue
@@ -583,7 +570,7 @@ class PartialJSONParser:
                             top.append(value)
                             state = _AFTER
                         else:
-                            top[key] = value
+                            top[self._key] = value
                             state = _AFTER
                         pos += len(word)
                         continue
@@ -604,6 +591,27 @@ class PartialJSONParser:
                         top = self._top = stack[-1]
                         is_list = self._top_is_list = type(top) is list
                         state = _AFTER
+                    else:
+                        top = self._top = None
+                        self._complete = True
+                        state = _END
+                    pos += 1
+                    continue
+            elif state <= _KEY:  # _FIRST_KEY or _KEY (smaller states are above)
+                if c == '"':
+                    self._str_is_key = True
+                    self._dparts = None
+                    state = _STRING
+                    pos += 1
+                    continue
+                if c == "}" and state == _FIRST_KEY:
+                    # An empty object (the state says it is the innermost container).
+                    state = _AFTER
+                    self._stack.pop()
+                    if self._stack:
+                        self._path.pop()
+                        top = self._top = self._stack[-1]
+                        is_list = self._top_is_list = type(top) is list
                     else:
                         top = self._top = None
                         self._complete = True
@@ -649,7 +657,7 @@ class PartialJSONParser:
             RuntimeError: :meth:`finish` was already called.
         """
         self.feed(fragment)
-        if self._state == _STRING and not self._str_is_key:
+        if self._str_parts and self._state == _STRING and not self._str_is_key:
             self._sync_string()
         return self._root
 

@@ -9,7 +9,12 @@ leading BOM, or between the ``\\r`` and ``\\n`` of a CRLF.
 
 It is the hot path of every stream, so the work is done with ``bytes`` methods on whole
 chunks (``replace``, ``split``, ``join``) and only the values that are needed are decoded.
-The decoder knows nothing about HTTP or chat; the async layer feeds it bytes.
+Chat streams are runs of one-line ``data:`` events: between two events such a run is
+taken apart by one split, with no per-line work, and a read that holds exactly one event
+(a token stream as it arrives) has a path of its own; everything else goes through the
+spec's per-line steps. :meth:`SSEDecoder.feed_payloads` hands plain ``message`` events
+over as their data bytes, without building event objects. The decoder knows nothing about
+HTTP or chat; the async layer feeds it bytes.
 """
 
 from __future__ import annotations

@@ -188,6 +188,10 @@ def _attach(exc: KkiaiError, acc: ChatCompletionAccumulator, request_id: str | N
         exc.request_id = request_id
 
 
+def _listed(items: StreamEvent | list[StreamEvent]) -> list[StreamEvent]:
+    return items if type(items) is list else [items]  # type: ignore[list-item]
+
+
 def _ignore(chunk: ChatCompletionChunk) -> None:
     """``add`` for event streams, whose consumer calls ``accumulator.process`` itself."""
 
@@ -198,19 +202,23 @@ async def _sse_chunks(
     add: Callable[[ChatCompletionChunk], None],
     state: _State,
     request_id: str | None,
-    process: Callable[[ChatCompletionChunk], list[StreamEvent]] | None = None,
+    process: Callable[[ChatCompletionChunk], StreamEvent | list[StreamEvent]] | None = None,
 ) -> AsyncGenerator[Any, None]:
     """The chunks of an event-stream body, each given to ``add`` and yielded.
 
-    With ``process`` (an event stream's ``accumulator.process``), the events of each
-    chunk are yielded instead of the chunk, then those of ``acc.end()`` once the stream
-    ended cleanly: one generator instead of an event generator driving a chunk
-    generator, which would cost a second suspension and resumption per chunk.
+    With ``process`` (an event stream's ``accumulator._process_one``: the chunk's events,
+    one of them bare), the events of each chunk are yielded instead of the chunk, then
+    those of ``acc.end()`` once the stream ended cleanly: one generator instead of an
+    event generator driving a chunk generator, which would cost a second suspension and
+    resumption per chunk.
     """
     decoder = SSEDecoder()
     feed = decoder.feed_payloads
-    decode = _CHUNK_DECODER.decode
+    decode: Callable[[bytes], ChatCompletionChunk] = _CHUNK_DECODER.decode
     decode_error = msgspec.MsgspecError
+    # An event stream hands out no chunks: once the accumulator has what it needs from
+    # the first ones, the rest are decoded without the fields it no longer reads.
+    lean = process is not None
     done = False
     reuse = False
     try:
@@ -234,8 +242,17 @@ async def _sse_chunks(
                                 add(chunk)
                                 yield chunk
                             else:
-                                for item in process(chunk):
-                                    yield item
+                                items = process(chunk)
+                                if type(items) is list:
+                                    for item in items:
+                                        yield item
+                                else:
+                                    yield items
+                                if lean:
+                                    leaner = acc._events_decoder()
+                                    if leaner is not None:
+                                        decode = leaner
+                                        lean = False
                             continue
                 other = _classify(event)
                 if other is None:
@@ -247,7 +264,7 @@ async def _sse_chunks(
                     add(other)
                     yield other
                 else:
-                    for item in process(other):
+                    for item in _listed(process(other)):
                         yield item
             if done:
                 break
@@ -264,7 +281,7 @@ async def _sse_chunks(
                         add(other)
                         yield other
                     else:
-                        for item in process(other):
+                        for item in _listed(process(other)):
                             yield item
             if not done and not acc.finished:
                 raise IncompleteStreamError(
@@ -403,7 +420,7 @@ class ChatCompletionStream:
         if getattr(self._gen, "ag_code", None) is _sse_chunks.__code__:
             # The generator made by __init__ has not run: nothing to close.
             events: AsyncGenerator[StreamEvent, None] = _sse_chunks(
-                self._response, acc, _ignore, self._state, self.request_id, acc.process
+                self._response, acc, _ignore, self._state, self.request_id, acc._process_one
             )
             self._gen = events  # type: ignore[assignment]
             return events

@@ -1180,3 +1180,46 @@ def test_any_chunking_same_completion(
     assert [(d["arguments"], d["parsed_arguments"], d["error"]) for d in done] == [
         (args_text, args, None)
     ]
+
+
+_CHUNK_KINDS = st.sampled_from(
+    [
+        wire(choice(role="assistant", content="")),
+        wire(choice(content="a")),
+        wire(choice(content="b", finish="")),
+        wire(choice(1, content="c")),
+        wire(choice(content="d"), choice(1, content="e")),
+        wire(choice(content="f", logprobs={"content": [tok("f")], "refusal": None})),
+        wire(choice(content="g", reasoning_content="r")),
+        wire(choice(content="h", refusal="no")),
+        wire(choice(content="i", tool_calls=[])),
+        wire(choice(content="j"), usage=USAGE),
+        wire(choice(content='{"k": 1')),
+        wire(choice(content="l"), id="", model=""),
+        tc(frag(index=0, id="call_1", type="function", name="f", arguments='{"x"')),
+        tc(frag(index=0, arguments=": 1}")),
+        finish(),
+        finish("length", index=1),
+        usage_chunk(),
+    ]
+)
+
+
+@given(
+    st.lists(_CHUNK_KINDS, max_size=25),
+    st.sampled_from([{}, {"parse_content": True}, {"chunk_events": True}]),
+)
+def test_stream_loop_step_matches_process(
+    chunks: list[ChatCompletionChunk], options: dict[str, Any]
+) -> None:
+    """The stream loop's per-chunk step gives process()'s events and the same completion."""
+    one = ChatCompletionAccumulator(**options)
+    other = ChatCompletionAccumulator(**options)
+    for c in chunks:
+        got = one._process_one(c)
+        events = got if isinstance(got, list) else [got]
+        assert [msgspec.to_builtins(e) for e in events] == [
+            msgspec.to_builtins(e) for e in other.process(c)
+        ]
+    assert one.end() == other.end()
+    assert one.final_completion() == other.final_completion()

@@ -699,3 +699,50 @@ async def test_events_unfinished_end_closes_open_parts(
     async with client.chat.completions.stream(model="m", messages=MESSAGES) as events:
         seen = [e async for e in events]
     assert seen[-1] == kk.TextDoneEvent(choice_index=0, text="Hi")
+
+
+@settings(max_examples=50, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=8))
+async def test_event_stream_matches_the_accumulator_on_any_split(cuts: list[int]) -> None:
+    """The event stream gives process()'s events and completion, the metadata included,
+    whatever the chunks carry after the first ones and however the bytes are split."""
+    payloads = [
+        # Azure-style: a first chunk with no id or model (only filter results).
+        {"id": "", "object": "", "created": 0, "model": "", "choices": []},
+        chunk(role="assistant", content=""),
+        chunk("Hel"),
+        chunk("lo", id="chatcmpl-other", model="other", object="x"),
+        {**chunk(), "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "f", "arguments": '{"a": '}}]}}]},
+        {**chunk(), "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": '"x"}'}}]}}]},
+        chunk(" world", system_fingerprint="fp_late", service_tier="flex"),
+        chunk(finish="tool_calls"),
+        {**chunk(), "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2,
+                                             "total_tokens": 3}},
+    ]  # fmt: skip
+    body = sse_body(*payloads)
+    points = sorted({c % (len(body) + 1) for c in cuts})
+    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True) if b > a]
+    reference = kk.ChatCompletionAccumulator()
+    # Captured as each chunk is processed: parsed values are live.
+    expected = [
+        msgspec.to_builtins(e)
+        for p in payloads
+        for e in reference.process(msgspec.convert(p, kk.ChatCompletionChunk))
+    ]
+    expected += [msgspec.to_builtins(e) for e in reference.end()]
+    acc = kk.ChatCompletionAccumulator()
+    stream = kk.ChatCompletionStream(_Pieces(pieces), acc, accumulate=False)  # type: ignore[arg-type]
+    async with kk.ChatCompletionEventStream(stream, acc) as events:
+        seen = [msgspec.to_builtins(e) async for e in events]
+        completion = await events.final_completion()
+    assert seen == expected
+    assert completion == reference.final_completion()
+    assert (completion.id, completion.model, completion.created) == (
+        "chatcmpl-1",
+        "kk-test",
+        1700000000,
+    )
+    assert (completion.system_fingerprint, completion.service_tier) == ("fp_late", "flex")
