@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -438,6 +439,57 @@ def test_one_event_read_over_the_line_bound_raises() -> None:
     assert decoder.feed(b"data: 1234\n\n") == [E(data="1234")]
     with pytest.raises(SSEProtocolError, match=r"max_line_bytes=10"):
         decoder.feed_payloads(b"data: 12345\n\n")
+
+
+_ONE_EVENT_READS = st.sampled_from(
+    [
+        b"data: {}\n\n",
+        b"data:{}\n\n",
+        b"data:  {}\n\n",
+        b"data: \n\n",
+        b"data:\n\n",
+        b"data: a\r\n\r\n",
+        b"data: a\n\n\n",
+        b"data: a\nb\n",
+        b"data: a\n",
+        b"data: a",
+        b"\n\n",
+        b"\n",
+        b"\r",
+        b": ping\n\n",
+        b"id: 3\n",
+        b"id: 4\n\n",
+        b"event: error\n",
+        b"retry: 5\n",
+        b"datum: a\n\n",
+        b"data: 0123456789\n\n",
+        b"data: 01234567890\n\n",
+        BOM + b"data: x\n\n",
+        b"data: \xe2\x82\n\n",
+    ]
+)
+
+
+def _outcome(feed: Callable[[bytes], list[Any]], read: bytes) -> list[Any] | str:
+    try:
+        events = feed(read)
+    except SSEProtocolError as exc:
+        return str(exc)
+    return [e.data_bytes if isinstance(e, E) and e.event == "message" else e for e in events]
+
+
+@given(st.lists(_ONE_EVENT_READS, max_size=30))
+def test_one_event_fast_path_matches_the_general_path(reads: list[bytes]) -> None:
+    """feed_payloads' fast path for a read of one event gives what the general path gives."""
+    fast = SSEDecoder(max_line_bytes=16)
+    general = SSEDecoder(max_line_bytes=16)
+    for read in reads:
+        got = _outcome(fast.feed_payloads, read)
+        assert got == _outcome(general.feed, read)
+        assert (fast.last_event_id, fast.retry) == (general.last_event_id, general.retry)
+        if isinstance(got, str):
+            return
+    assert fast.flush() == general.flush()
 
 
 @pytest.mark.parametrize(
