@@ -450,6 +450,7 @@ def run(
     backoff_cap: float = 30.0,
     on_cancel: Literal["finish", "cancel"] = "cancel",
     stats: BatchStats | None = None,
+    limiter: RateLimiter | None = None,
 ) -> BatchRun:
     """Run requests concurrently; iterate the result to get them as they finish.
 
@@ -471,6 +472,9 @@ def run(
         on_cancel: What :meth:`BatchRun.aclose` does with requests in flight when the
             consumer stops early: ``"cancel"`` cancels them; ``"finish"`` waits for them.
         stats: Counters to update as the run goes (for a progress display).
+        limiter: Pace with this limiter instead of one made from ``rpm`` and ``tpm``:
+            the hook through which several runs share one budget (the Ray
+            integration's cluster-wide limit is one).
 
     Returns:
         A :class:`BatchRun`: an async iterator of :class:`BatchResult` in the order the
@@ -487,7 +491,7 @@ def run(
     runner = _Runner(
         client,
         concurrency=concurrency,
-        limiter=RateLimiter(rpm=rpm, tpm=tpm),
+        limiter=limiter if limiter is not None else RateLimiter(rpm=rpm, tpm=tpm),
         max_attempts=max_attempts,
         backoff_base=backoff_base,
         backoff_cap=backoff_cap,
