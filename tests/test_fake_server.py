@@ -563,6 +563,305 @@ async def test_invalid_requests_get_the_apis_error(
     assert server.pending == 1
 
 
+# Every parameter of the current Chat Completions API, each with a value the API takes.
+EVERY_PARAMETER: dict[str, Any] = {
+    "audio": {"voice": "alloy", "format": "wav"},
+    "frequency_penalty": 0.5,
+    "logit_bias": {"50256": -100, "15339": 2.5},
+    "logprobs": True,
+    "max_completion_tokens": 64,
+    "max_tokens": 64,
+    "metadata": {"k" * 64: "v" * 512, **{f"key{i}": "value" for i in range(15)}},
+    "modalities": ["text", "audio"],
+    "moderation": {"model": "omni-moderation-latest", "policy": {"input": {"mode": "score"}}},
+    "n": 2,
+    "parallel_tool_calls": False,
+    "prediction": {"type": "content", "content": [{"type": "text", "text": "You said"}]},
+    "presence_penalty": -0.5,
+    "prompt_cache_key": "tenant-42",
+    "prompt_cache_options": {"mode": "implicit", "ttl": "30m"},
+    "prompt_cache_retention": "24h",
+    "reasoning_effort": "low",
+    "response_format": {"type": "text"},
+    "safety_identifier": "user-hash-1",
+    "seed": 7,
+    "service_tier": "flex",
+    "stop": ["\n\n"],
+    "store": True,
+    "temperature": 0.2,
+    "tool_choice": "auto",
+    "tools": [WEATHER],
+    "top_logprobs": 2,
+    "top_p": 0.9,
+    "user": "user-1",
+    "verbosity": "high",
+    "web_search_options": {
+        "search_context_size": "low",
+        "user_location": {"type": "approximate", "approximate": {"city": "Oslo"}},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+async def test_every_current_parameter_is_accepted(
+    server: FakeServer, session: aiohttp.ClientSession, stream: bool
+) -> None:
+    """A request using every current parameter at once is answered, streamed or not."""
+    body = chat(**EVERY_PARAMETER, stream=stream)
+    if stream:
+        body["stream_options"] = {"include_usage": True, "include_obfuscation": False}
+    raw = await post(session, server, body)
+    assert raw.status == 200, raw.body
+    if stream:
+        chunks = raw.chunks()
+        assert {c["choices"][0]["index"] for c in chunks if c["choices"]} == {0, 1}
+        assert chunks[-1]["usage"]["completion_tokens"] > 0
+    else:
+        assert len(raw.json()["choices"]) == 2
+
+
+async def test_the_official_sdk_sends_every_keyword_it_has(
+    server: FakeServer, session: aiohttp.ClientSession
+) -> None:
+    """Every keyword of the official SDK's create(), given a valid value, is accepted."""
+    openai = pytest.importorskip("openai")
+    import inspect
+
+    from openai.resources.chat.completions import AsyncCompletions
+
+    keywords = set(inspect.signature(AsyncCompletions.create).parameters)
+    keywords -= {"self", "model", "messages", "stream", "stream_options", "timeout"}
+    keywords -= {"extra_headers", "extra_query", "extra_body"}
+    # The SDK's list and ours name the same parameters: nothing new is untested here.
+    assert keywords - set(EVERY_PARAMETER) <= {"function_call", "functions"}
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    try:
+        completion = await client.chat.completions.create(
+            model=MODEL, messages=USER, **EVERY_PARAMETER
+        )
+    finally:
+        await client.close()
+    assert len(completion.choices) == 2
+    assert completion.service_tier == "flex"
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        pytest.param("reasoning_effort", ["none", "minimal", "xhigh", "max", None],
+                     id="reasoning_effort"),
+        pytest.param("service_tier", ["auto", "default", "priority", "on_demand", None],
+                     id="service_tier"),
+        pytest.param("verbosity", ["low", "medium", "high", "terse", None], id="verbosity"),
+        pytest.param("prompt_cache_retention", ["in_memory", "in-memory", "24h"],
+                     id="prompt_cache_retention"),
+        pytest.param("audio", [{"voice": {"id": "voice_1234"}, "format": "pcm16"},
+                               {"voice": "new-voice", "format": "ogg"}], id="audio"),
+        pytest.param("web_search_options", [{}, {"search_context_size": "max"},
+                                            {"user_location": None}], id="web_search_options"),
+        pytest.param("prediction", [{"type": "content", "content": "a predicted reply"}],
+                     id="prediction-string"),
+        pytest.param("metadata", [{}, {"a": ""}], id="metadata"),
+        pytest.param("modalities", [["text"], []], id="modalities"),
+        pytest.param("store", [False, None], id="store"),
+    ],
+)  # fmt: skip
+async def test_words_vendors_extend_are_not_refused(
+    server: FakeServer, session: aiohttp.ClientSession, name: str, values: list[Any]
+) -> None:
+    """Open vocabularies take any string (or null): a relayed vendor's own values pass."""
+    for value in values:
+        raw = await post(session, server, chat(**{name: value}))
+        assert raw.status == 200, (value, raw.body)
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "code"),
+    [
+        pytest.param({"store": "yes"}, "store", "invalid_type", id="store-string"),
+        pytest.param({"reasoning_effort": 1}, "reasoning_effort", "invalid_type",
+                     id="reasoning-effort-number"),
+        pytest.param({"service_tier": ["flex"]}, "service_tier", "invalid_type",
+                     id="service-tier-array"),
+        pytest.param({"verbosity": True}, "verbosity", "invalid_type", id="verbosity-bool"),
+        pytest.param({"user": 1}, "user", "invalid_type", id="user-number"),
+        pytest.param({"prompt_cache_key": {}}, "prompt_cache_key", "invalid_type",
+                     id="prompt-cache-key-object"),
+        pytest.param({"prompt_cache_retention": 24}, "prompt_cache_retention", "invalid_type",
+                     id="prompt-cache-retention-number"),
+        pytest.param({"safety_identifier": 5}, "safety_identifier", "invalid_type",
+                     id="safety-identifier-number"),
+        pytest.param({"metadata": "tag"}, "metadata", "invalid_type", id="metadata-string"),
+        pytest.param({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata",
+                     "object_above_max_properties", id="metadata-17-pairs"),
+        pytest.param({"metadata": {"k" * 65: "v"}}, "metadata", "string_above_max_length",
+                     id="metadata-key-65"),
+        pytest.param({"metadata": {"k": "v" * 513}}, "metadata.k", "string_above_max_length",
+                     id="metadata-value-513"),
+        pytest.param({"metadata": {"k": 1}}, "metadata.k", "invalid_type",
+                     id="metadata-value-number"),
+        pytest.param({"modalities": "text"}, "modalities", "invalid_type",
+                     id="modalities-string"),
+        pytest.param({"modalities": ["video"]}, "modalities[0]", "invalid_value",
+                     id="modalities-video"),
+        pytest.param({"modalities": [1]}, "modalities[0]", "invalid_type",
+                     id="modalities-number"),
+        pytest.param({"modalities": ["text", "audio"]}, "audio", "missing_required_parameter",
+                     id="audio-output-without-audio"),
+        pytest.param({"audio": "alloy"}, "audio", "invalid_type", id="audio-string"),
+        pytest.param({"audio": {"format": "wav"}}, "audio.voice", "missing_required_parameter",
+                     id="audio-without-voice"),
+        pytest.param({"audio": {"voice": 3, "format": "wav"}}, "audio.voice", "invalid_type",
+                     id="audio-voice-number"),
+        pytest.param({"audio": {"voice": "alloy"}}, "audio.format",
+                     "missing_required_parameter", id="audio-without-format"),
+        pytest.param({"prediction": "text"}, "prediction", "invalid_type",
+                     id="prediction-string"),
+        pytest.param({"prediction": {"content": "x"}}, "prediction.type",
+                     "missing_required_parameter", id="prediction-without-type"),
+        pytest.param({"prediction": {"type": "diff", "content": "x"}}, "prediction.type",
+                     "invalid_value", id="prediction-type-diff"),
+        pytest.param({"prediction": {"type": "content"}}, "prediction.content",
+                     "missing_required_parameter", id="prediction-without-content"),
+        pytest.param({"prediction": {"type": "content", "content": 3}}, "prediction.content",
+                     "invalid_type", id="prediction-content-number"),
+        pytest.param({"prediction": {"type": "content", "content": [{"type": "image_url"}]}},
+                     "prediction.content[0].type", "invalid_value",
+                     id="prediction-image-part"),
+        pytest.param({"prediction": {"type": "content", "content": [{"type": "text"}]}},
+                     "prediction.content[0].text", "invalid_type",
+                     id="prediction-part-without-text"),
+        pytest.param({"logit_bias": [1]}, "logit_bias", "invalid_type", id="logit-bias-array"),
+        pytest.param({"logit_bias": {"hello": 1}}, "logit_bias", "invalid_value",
+                     id="logit-bias-word-key"),
+        pytest.param({"logit_bias": {"42": 101}}, "logit_bias.42", "decimal_above_max_value",
+                     id="logit-bias-101"),
+        pytest.param({"logit_bias": {"42": -100.5}}, "logit_bias.42",
+                     "decimal_below_min_value", id="logit-bias-below-100"),
+        pytest.param({"logit_bias": {"42": "1"}}, "logit_bias.42", "invalid_type",
+                     id="logit-bias-string-value"),
+        pytest.param({"web_search_options": True}, "web_search_options", "invalid_type",
+                     id="web-search-options-bool"),
+        pytest.param({"web_search_options": {"search_context_size": 3}},
+                     "web_search_options.search_context_size", "invalid_type",
+                     id="web-search-context-size-number"),
+        pytest.param({"web_search_options": {"user_location": "Oslo"}},
+                     "web_search_options.user_location", "invalid_type",
+                     id="web-search-location-string"),
+        pytest.param({"stream": True, "stream_options": {"include_usage": "yes"}},
+                     "stream_options.include_usage", "invalid_type",
+                     id="include-usage-string"),
+        pytest.param({"tools": [WEATHER] * 129}, "tools", "array_above_max_length",
+                     id="129-tools"),
+        pytest.param({"functions": {}}, "functions", "invalid_type", id="functions-object"),
+        pytest.param({"functions": [{"name": "a b"}]}, "functions[0].name", "invalid_value",
+                     id="function-bad-name"),
+        pytest.param({"functions": [{"description": "x"}]}, "functions[0].name",
+                     "missing_required_parameter", id="function-without-name"),
+        pytest.param({"functions": [{"name": "f", "parameters": "x"}]},
+                     "functions[0].parameters", "invalid_type", id="function-parameters-string"),
+        pytest.param({"function_call": "auto"}, "function_call", None,
+                     id="function-call-without-functions"),
+        pytest.param({"functions": [WEATHER["function"]], "function_call": "required"},
+                     "function_call", "invalid_value", id="function-call-required"),
+        pytest.param({"functions": [WEATHER["function"]], "function_call": {"name": "nope"}},
+                     "function_call", None, id="function-call-unknown-function"),
+        pytest.param({"functions": [WEATHER["function"]], "function_call": 1},
+                     "function_call", "invalid_type", id="function-call-number"),
+        pytest.param({"moderation": {}}, "moderation.model", "missing_required_parameter",
+                     id="moderation-without-model"),
+        pytest.param({"moderation": "on"}, "moderation", "invalid_type",
+                     id="moderation-string"),
+        pytest.param({"prompt_cache_options": "30m"}, "prompt_cache_options", "invalid_type",
+                     id="prompt-cache-options-string"),
+    ],
+)  # fmt: skip
+async def test_newer_parameters_are_checked_as_the_api_does(
+    server: FakeServer,
+    session: aiohttp.ClientSession,
+    params: dict[str, Any],
+    param: str,
+    code: str | None,
+) -> None:
+    """A wrong type, range or size in a newer parameter is a 400 naming it, as in the API."""
+    raw = await post(session, server, chat(**params))
+    assert raw.status == 400
+    error = raw.json()["error"]
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    assert error["message"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "served"),
+    [(None, "default"), ("auto", "default"), ("default", "default"), ("flex", "flex"),
+     ("priority", "priority"), ("on_demand", "on_demand")],
+)  # fmt: skip
+async def test_service_tier_names_the_tier_that_served(
+    server: FakeServer, session: aiohttp.ClientSession, asked: str | None, served: str
+) -> None:
+    """The response's service_tier is the one asked for by name, "default" for auto or none."""
+    params = {} if asked is None else {"service_tier": asked}
+    completion = (await post(session, server, chat(**params))).json()
+    chunks = (await post(session, server, chat(**params, stream=True))).chunks()
+    assert completion["service_tier"] == served
+    assert {c["service_tier"] for c in chunks} == {served}
+
+
+LEGACY_CALL = {"functions": [WEATHER["function"], TIME["function"]]}
+
+
+async def test_legacy_functions_are_answered_with_a_function_call(
+    server: FakeServer, session: aiohttp.ClientSession
+) -> None:
+    """The deprecated functions parameter gets message.function_call, as the API answers it."""
+    messages = [{"role": "user", "content": "weather and time in Oslo"}]
+    body = (await post(session, server, chat(messages=messages, **LEGACY_CALL))).json()
+    (choice,) = body["choices"]
+    message = choice["message"]
+    assert list(message) == ["role", "content", "function_call", "refusal", "annotations"]
+    assert message["content"] is None
+    assert message["function_call"]["name"] == "get_weather"
+    assert json.loads(message["function_call"]["arguments"]) == {
+        "city": "Oslo",
+        "unit": "celsius",
+    }
+    assert choice["finish_reason"] == "function_call"
+
+
+async def test_legacy_function_call_streams_name_then_argument_fragments(
+    server: FakeServer, session: aiohttp.ClientSession
+) -> None:
+    """A streamed function_call names the function first, then sends its arguments in pieces."""
+    body = chat(
+        messages=[{"role": "user", "content": "what time is it in Oslo"}],
+        function_call={"name": "get_time"},
+        stream=True,
+        **LEGACY_CALL,
+    )
+    chunks = (await post(session, server, body)).chunks()
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0] == {
+        "role": "assistant",
+        "content": None,
+        "function_call": {"name": "get_time", "arguments": ""},
+        "refusal": None,
+    }
+    fragments_ = [d["function_call"]["arguments"] for d in deltas[1:-1]]
+    assert len(fragments_) > 1
+    assert all(list(d) == ["function_call"] for d in deltas[1:-1])
+    assert json.loads("".join(fragments_)) == {"timezone": "Oslo"}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "function_call"
+
+
+async def test_legacy_function_call_none_answers_in_text(
+    server: FakeServer, session: aiohttp.ClientSession
+) -> None:
+    """function_call "none" gets a text answer, as tool_choice "none" does."""
+    body = (await post(session, server, chat(function_call="none", **LEGACY_CALL))).json()
+    assert body["choices"][0]["message"]["content"].startswith("You said")
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
 async def test_malformed_json_is_a_400(server: FakeServer, session: aiohttp.ClientSession) -> None:
     """A body that is not JSON is a 400 invalid_request_error, like the real API's."""
     raw = await post(session, server, b'{"model": "m",')

@@ -9,7 +9,8 @@ tool-loop tests, so its answers have to move a conversation forward:
   description share most words with the user's last message, with arguments made up
   from the tool's JSON schema (see :mod:`._schema`); with ``parallel_tool_calls`` left
   on and two or more tools whose *names* share a word with the message, it calls the
-  two best ones at once;
+  two best ones at once; the deprecated ``functions``/``function_call`` are answered
+  the same way, with one ``function_call`` (``finish_reason: "function_call"``);
 - after ``tool`` messages, it answers in text quoting each tool's result;
 - otherwise it says ``You said "<the user's last message>".`` and one phrase chosen by
   a hash of the conversation (and of ``seed`` and the choice index, so that ``n``
@@ -267,7 +268,10 @@ def default_plans(request: ChatRequest, ids: IdMaker) -> list[ChoicePlan]:
                 )
                 for tool in tools
             ]
-            plans.append(ChoicePlan(calls=calls, finish_reason="tool_calls"))
+            if request.legacy_functions:
+                plans.append(ChoicePlan(calls=calls, finish_reason="function_call", legacy=True))
+            else:
+                plans.append(ChoicePlan(calls=calls, finish_reason="tool_calls"))
             continue
         text = tool_result if tool_result is not None else _say(user_text, base + index)
         fmt = request.response_format

@@ -501,6 +501,7 @@ class FakeServer:
             logprobs=chat.logprobs,
             top_logprobs=chat.top_logprobs,
             salt=str(conversation_hash(chat)),
+            service_tier=chat.service_tier,
         )
         plans = default_plans(chat, ids) if reply is None else _reply_plans(reply, chat.n, ids)
         usage = usage_for(prompt, plans)

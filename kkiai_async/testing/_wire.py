@@ -13,6 +13,10 @@ real API's, down to key order and the ``null``\\ s it always writes:
 - each later tool call starts with a header delta (``index, id, type,
   function{name, arguments:""}``), and its arguments follow as ``{"index", "function":
   {"arguments"}}`` fragments;
+- a call answering the deprecated ``functions`` parameter is a ``function_call``
+  instead: its name in the role chunk (``"function_call":{"name", "arguments":""}``),
+  then ``{"function_call":{"arguments"}}`` fragments, ``finish_reason: "function_call"``;
+- ``service_tier`` is the tier that served the request (see :class:`Envelope`);
 - a choice ends with an empty delta and its ``finish_reason``; choices of ``n > 1``
   are interleaved one chunk at a time; the usage chunk has ``"choices":[]``; the
   stream ends with ``data: [DONE]``;
@@ -63,7 +67,7 @@ class PlannedCall:
 class ChoicePlan:
     """Everything one choice says, decided before anything is encoded."""
 
-    __slots__ = ("calls", "content", "finish_reason", "reasoning", "refusal")
+    __slots__ = ("calls", "content", "finish_reason", "legacy", "reasoning", "refusal")
 
     def __init__(
         self,
@@ -73,18 +77,34 @@ class ChoicePlan:
         refusal: str | None = None,
         calls: list[PlannedCall] | None = None,
         finish_reason: str = "stop",
+        legacy: bool = False,
     ) -> None:
         self.content = content
         self.reasoning = reasoning
         self.refusal = refusal
         self.calls = calls or []
         self.finish_reason = finish_reason
+        # One call sent as ``function_call`` (the deprecated ``functions`` parameter).
+        self.legacy = legacy
 
 
 class Envelope:
-    """The fields every chunk (or the completion) of one response repeats."""
+    """The fields every chunk (or the completion) of one response repeats.
 
-    __slots__ = ("created", "fingerprint", "id", "logprobs", "model", "salt", "top_logprobs")
+    ``service_tier`` is the tier that served the request: the API answers ``"default"``
+    for ``"auto"`` (or no tier) and echoes a tier asked for by name.
+    """
+
+    __slots__ = (
+        "created",
+        "fingerprint",
+        "id",
+        "logprobs",
+        "model",
+        "salt",
+        "service_tier",
+        "top_logprobs",
+    )
 
     def __init__(
         self,
@@ -96,6 +116,7 @@ class Envelope:
         logprobs: bool = False,
         top_logprobs: int = 0,
         salt: str = "",
+        service_tier: str = "default",
     ) -> None:
         self.id = id
         self.created = created
@@ -104,6 +125,7 @@ class Envelope:
         self.logprobs = logprobs
         self.top_logprobs = top_logprobs
         self.salt = salt
+        self.service_tier = service_tier
 
 
 def error_body(
@@ -132,6 +154,20 @@ def _choice_deltas(
     """A choice's deltas in order, each as (delta JSON, logprobs JSON); no finish."""
     out: list[tuple[bytes, bytes]] = []
     merged_first_call = False
+    if plan.legacy and plan.calls:
+        call = plan.calls[0]
+        header = {
+            "role": "assistant",
+            "content": None,
+            "function_call": {"name": call.name, "arguments": ""},
+            "refusal": None,
+        }
+        out.append((_encode(header), _NULL))
+        out.extend(
+            (_encode({"function_call": {"arguments": frag}}), _NULL)
+            for frag in fragments(call.arguments, chunk_size)
+        )
+        return out
     if plan.calls and plan.content is None and plan.reasoning is None and plan.refusal is None:
         role: dict[str, Any] = {
             "role": "assistant",
@@ -208,7 +244,9 @@ def render_stream(
             str(env.created).encode(),
             b',"model":',
             _encode(env.model),
-            b',"service_tier":"default","system_fingerprint":',
+            b',"service_tier":',
+            _encode(env.service_tier),
+            b',"system_fingerprint":',
             _encode(env.fingerprint),
             b",",
         )
@@ -272,7 +310,10 @@ def render_completion(env: Envelope, plans: list[ChoicePlan], usage: dict[str, A
         message: dict[str, Any] = {"role": "assistant", "content": plan.content}
         if plan.reasoning is not None:
             message["reasoning_content"] = plan.reasoning
-        if plan.calls:
+        if plan.calls and plan.legacy:
+            call = plan.calls[0]
+            message["function_call"] = {"name": call.name, "arguments": call.arguments}
+        elif plan.calls:
             message["tool_calls"] = [
                 {
                     "id": call.id,
@@ -310,7 +351,7 @@ def render_completion(env: Envelope, plans: list[ChoicePlan], usage: dict[str, A
         "model": env.model,
         "choices": choices,
         "usage": usage,
-        "service_tier": "default",
+        "service_tier": env.service_tier,
         "system_fingerprint": env.fingerprint,
     }
     return msgspec.json.format(_encode(body), indent=2)
