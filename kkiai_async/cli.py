@@ -136,7 +136,7 @@ async def _stream_turn(
 # --------------------------------------------------------------------------------------
 
 
-def _client_from_env(base_url: str | None) -> AsyncClient:
+def _url_and_key(base_url: str | None) -> tuple[str, str | None]:
     url = base_url or os.environ.get("KKIAI_BASE_URL") or DEFAULT_BASE_URL
     key = os.environ.get("KKIAI_API_KEY") or None
     if key is None and url.rstrip("/") == DEFAULT_BASE_URL.rstrip("/"):
@@ -144,6 +144,11 @@ def _client_from_env(base_url: str | None) -> AsyncClient:
             "no API key: set KKIAI_API_KEY to use the kkiai service "
             "(or point --base-url / KKIAI_BASE_URL at a local server, e.g. `kkiai serve`)"
         )
+    return url, key
+
+
+def _client_from_env(base_url: str | None) -> AsyncClient:
+    url, key = _url_and_key(base_url)
     return AsyncClient(api_key=key, base_url=url)
 
 
@@ -308,6 +313,10 @@ async def _batch(args: argparse.Namespace) -> int:
             progress=progress,
             progress_interval=0.2 if sys.stderr.isatty() else 5.0,
         )
+    return _batch_summary(stats)
+
+
+def _batch_summary(stats: batch_module.BatchStats) -> int:
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     sys.stderr.write(
@@ -316,6 +325,34 @@ async def _batch(args: argparse.Namespace) -> int:
         f"{stats.prompt_tokens + stats.completion_tokens} tokens\n"
     )
     return 1 if stats.failed else 0
+
+
+def _batch_on_ray(args: argparse.Namespace) -> int:
+    """``kkiai batch --ray``: the same job, sent from a Ray cluster's workers.
+
+    Synchronous: the driver's work is consuming Ray Data's results and writing lines.
+    The key is read from ``KKIAI_API_KEY`` here and handed to the workers as an object
+    reference (see :mod:`kkiai_async.ray`), never on a command line or in a task.
+    """
+    from . import ray as kk_ray
+
+    base_url, key = _url_and_key(args.base_url)
+    stats = kk_ray.run_file(
+        args.input,
+        args.output,
+        errors_path=args.errors,
+        resume=not args.no_resume,
+        address=args.ray or None,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        base_url=base_url,
+        api_key=key,
+        progress=_progress_printer(sys.stderr),
+        progress_interval=0.2 if sys.stderr.isatty() else 5.0,
+    )
+    return _batch_summary(stats)
 
 
 # --------------------------------------------------------------------------------------
@@ -359,6 +396,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tpm", type=float)
     run.add_argument("--no-resume", action="store_true", help="start over instead of resuming")
     run.add_argument("--base-url", help="default: KKIAI_BASE_URL or the kkiai service")
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="send from Ray workers: a local Ray instance, or the cluster at ADDRESS "
+        "('auto' or host:port); needs the ray extra",
+    )
+    run.add_argument("--workers", type=int, help="Ray workers (with --ray; default 2)")
     return parser
 
 
@@ -368,6 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "batch" and args.ray is not None:
+            args.workers = 2 if args.workers is None else args.workers
+            return _batch_on_ray(args)
+        if args.command == "batch" and args.workers is not None:
+            raise _Usage("--workers needs --ray")
         command = {"chat": _chat, "demo": _demo, "batch": _batch}[args.command]
         return asyncio.run(command(args))
     except _Usage as exc:
@@ -379,9 +430,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # Output piped into `head` and closed early: not an error of ours.
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        # Output piped into `head` and closed early: not an error of ours. Point the
+        # descriptor at /dev/null so the interpreter's last flush of stdout cannot fail
+        # again; no file object is opened that nobody closes.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            finally:
+                os.close(devnull)
         return 0
 
 
