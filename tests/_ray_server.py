@@ -94,9 +94,7 @@ class Server:
             request.transport.abort()
             return web.Response()
         if body.get("stream"):
-            response = web.StreamResponse(
-                headers={**headers, "content-type": "text/event-stream"}
-            )
+            response = web.StreamResponse(headers={**headers, "content-type": "text/event-stream"})
             await response.prepare(request)
             for piece, finish in (("re: ", None), (prompt, None), ("", "stop")):
                 delta = {"content": piece} if piece else {}
@@ -132,7 +130,9 @@ class Server:
         return web.json_response({})
 
     async def set_rates(self, request: web.Request) -> web.Response:
-        self.rates = {k: float(v) for k, v in (await request.json()).items()}
+        settings = await request.json()
+        self.rates = {k: float(v) for k, v in settings["rates"].items()}
+        self.delay = float(settings.get("delay", 0.0))
         return web.json_response({})
 
 
