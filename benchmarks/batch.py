@@ -10,6 +10,13 @@ completions) in its own process and reports:
   memory sampled as the results are written. Flat means the input is read lazily and
   nothing accumulates per request.
 
+``python -m benchmarks.batch --ray`` instead compares ``kk.batch.run`` in one process
+with ``kkiai_async.ray.chat_completions`` on a local Ray instance with 1 and 2 workers,
+same server, same run: requests/s end to end (Ray's start-up of the actor pool
+included), requests/s once the first results are in, the start-up itself, and the Ray
+overhead per request (the steady per-request time with one worker minus that of one
+process).
+
 No figure here is asserted anywhere; the numbers go into the issue notes and the docs.
 """
 
@@ -114,15 +121,87 @@ async def memory_over_file(base_url: str, lines: int, concurrency: int) -> list[
     return samples
 
 
+def ray_workers(base_url: str, n: int, concurrency: int, workers: int) -> dict[str, float]:
+    """One Ray job of ``n`` requests: end-to-end and steady rates, and the start-up."""
+    import ray
+
+    import kkiai_async.ray as kk_ray
+
+    ds = ray.data.from_items(
+        [{"custom_id": str(i), "body": _body(i)} for i in range(n)],
+        override_num_blocks=max(1, n // (2 * concurrency)),
+    )
+    results = kk_ray.chat_completions(
+        ds, base_url=base_url, api_key="bench", workers=workers, concurrency=concurrency
+    )
+    start = time.perf_counter()
+    first_at = 0.0
+    first_rows = done = 0
+    for table in results.iter_batches(batch_format="pyarrow", batch_size=None):
+        if not first_at:
+            first_at, first_rows = time.perf_counter(), table.num_rows
+        assert table.column("error").null_count == table.num_rows
+        done += table.num_rows
+    end = time.perf_counter()
+    assert done == n
+    return {
+        "end_to_end": n / (end - start),
+        "steady": (n - first_rows) / max(end - first_at, 1e-9),
+        "startup": first_at - start,
+    }
+
+
+def ray_main(args: argparse.Namespace, base_url: str) -> None:
+    import ray
+
+    ray.init(
+        log_to_driver=False,
+        include_dashboard=False,
+        logging_level="WARNING",
+        _node_ip_address="127.0.0.1",
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        one: list[float] = []
+        runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+        for _ in range(args.repeat):
+            one.append(asyncio.run(kkiai_batch(base_url, args.requests, args.concurrency)))
+            for workers in runs:
+                runs[workers].append(
+                    ray_workers(base_url, args.requests, args.concurrency, workers)
+                )
+    finally:
+        ray.shutdown()
+
+    def median(workers: int, key: str) -> float:
+        return statistics.median(run[key] for run in runs[workers])
+
+    process = statistics.median(one)
+    print(f"{args.requests:,} non-streamed requests, concurrency {args.concurrency} per process:")
+    print(f"  kk.batch.run, one process        {process:8.0f} req/s")
+    for workers in runs:
+        print(
+            f"  Ray, {workers} worker(s)                {median(workers, 'end_to_end'):8.0f} req/s"
+            f" end to end, {median(workers, 'steady'):6.0f} req/s steady,"
+            f" start-up {median(workers, 'startup'):.2f} s"
+        )
+    overhead = 1 / median(1, "steady") - 1 / process
+    print(f"  Ray overhead per request (1 worker, steady) {overhead * 1e6:8.0f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--ray", action="store_true", help="one process against Ray workers")
     args = parser.parse_args()
     server, base_url = _start_server()
     try:
+        if args.ray:
+            ray_main(args, base_url)
+            return
         ours: list[float] = []
         theirs: list[float] = []
         for _ in range(args.repeat):

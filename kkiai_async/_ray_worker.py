@@ -15,6 +15,7 @@ This module imports Ray at the top: it is only ever imported inside a Ray worker
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import threading
@@ -33,6 +34,9 @@ from ._ray_budget import ClusterLimiter
 
 __all__ = ["OUTPUT_SCHEMA", "ChatWorker", "Secret"]
 
+# Bounds the wait for a clean shutdown; a worker that cannot close in time is going
+# away with its process anyway.
+_CLOSE_TIMEOUT = 10.0
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -246,6 +250,31 @@ class ChatWorker:
                 columns["line"].append(batch._output_line(result).decode())
         schema = LINE_SCHEMA if self._lines else OUTPUT_SCHEMA
         return pa.table({name: columns[name] for name in schema.names}, schema=schema)
+
+    def close(self) -> None:
+        """Stop the run, close the connections, and stop the loop's thread."""
+        if not self._thread.is_alive():
+            return
+        done = asyncio.run_coroutine_threadsafe(self._aclose(), self._loop)
+        with contextlib.suppress(Exception):
+            done.result(timeout=_CLOSE_TIMEOUT)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=_CLOSE_TIMEOUT)
+
+    async def _aclose(self) -> None:
+        self._dispatcher.cancel()
+        await self._run.aclose()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._dispatcher
+        self._limiter.give_back()
+        await self._limiter.aclose()
+        await self._client.aclose()
+
+    def __del__(self) -> None:
+        # Ray Data's only shutdown hook for a UDF: it drops the instance when it retires
+        # the pool gracefully (a killed actor gets no call, and needs none). The work runs
+        # on the worker's own loop thread; here we only wait for it.
+        self.close()
 
 
 def _error_record(error: KkiaiError) -> dict[str, str]:

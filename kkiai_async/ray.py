@@ -96,7 +96,10 @@ def _map(
     ray = _import_ray()
     from ._ray_worker import ChatWorker, Secret
 
+    # The driver's settings define the job: workers on other machines do not share its
+    # environment.
     key = api_key if api_key is not None else os.environ.get("KKIAI_API_KEY")
+    base_url = base_url or os.environ.get("KKIAI_BASE_URL")
     budget = _budget(ray, budget_name, rpm, tpm)
     return ds.map_batches(
         ChatWorker,
@@ -150,7 +153,7 @@ def chat_completions(
         ds: Rows with an id and a request body, as in the OpenAI Batch format (the body
             a dict, or a JSON string — the exact choice for Parquet, whose structs fill
             absent fields with nulls), or any rows together with ``build``.
-        base_url: The API's base URL. Default: the workers' ``KKIAI_BASE_URL``, else
+        base_url: The API's base URL. Default: the driver's ``KKIAI_BASE_URL``, else
             the kkiai service.
         api_key: The key. Default: the driver's ``KKIAI_API_KEY``; it reaches the
             workers as an object reference, never as a value in a task's arguments.
