@@ -211,3 +211,41 @@ async def test_bad_usage_exits_2(argv: list[str]) -> None:
     code, _, err = await kkiai(*argv)
     assert code == 2
     assert "usage: kkiai" in err
+
+
+def test_closed_pipe_exits_0_and_leaves_nothing_unclosed() -> None:
+    """Output piped into a reader that went away: exit 0, and no unclosed file behind."""
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "always::ResourceWarning", "-m", "kkiai_async", "demo", "--fast"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(60) == 0
+    assert "ResourceWarning" not in err
+    assert "Traceback" not in err
+
+
+async def test_workers_without_ray_is_a_usage_error(tmp_path: Path) -> None:
+    """`--workers` only means something with `--ray`: alone it is a one-line usage error."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("")
+    code, _, err = await kkiai(
+        "batch", str(source), str(tmp_path / "out.jsonl"), "--workers", "2",
+        KKIAI_BASE_URL="http://127.0.0.1:9/v1",
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip() == "kkiai: --workers needs --ray"
+
+
+async def test_ray_without_a_key_for_the_real_service_is_one_line(tmp_path: Path) -> None:
+    """`--ray` checks the key like the plain batch command, before Ray is started."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("")
+    code, _, err = await kkiai("batch", str(source), str(tmp_path / "out.jsonl"), "--ray")
+    assert code == 2
+    assert err.startswith("kkiai: no API key")
