@@ -22,15 +22,21 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchInputError,
     ClientClosedError,
     ConflictError,
     IncompleteStreamError,
     InternalServerError,
     InvalidParameterError,
     KkiaiError,
+    MaxRoundsExceededError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ToolArgumentsError,
+    ToolDefinitionError,
+    TruncatedStreamError,
+    UnknownParameterError,
     UnprocessableEntityError,
 )
 from ._retry import Timeout
@@ -39,7 +45,6 @@ from ._stream import (
     ChatCompletionStream,
 )
 from ._tool_loop import (
-    MaxRoundsExceededError,
     RoundStartedEvent,
     ToolResultEvent,
     ToolRunEvent,
@@ -110,9 +115,7 @@ if TYPE_CHECKING:
     from . import batch, tools
     from .tools import (
         FunctionTool,
-        ToolArgumentsError,
         Toolbox,
-        ToolDefinitionError,
         call_tool,
         tool,
     )
@@ -123,8 +126,6 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "batch": (".batch", None),
     "tools": (".tools", None),
     "FunctionTool": (".tools", "FunctionTool"),
-    "ToolArgumentsError": (".tools", "ToolArgumentsError"),
-    "ToolDefinitionError": (".tools", "ToolDefinitionError"),
     "Toolbox": (".tools", "Toolbox"),
     "call_tool": (".tools", "call_tool"),
     "tool": (".tools", "tool"),
@@ -167,6 +168,7 @@ __all__ = [
     "AsyncCompletions",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInputError",
     "ChatCompletion",
     "ChatCompletionAccumulator",
     "ChatCompletionChunk",
@@ -243,6 +245,8 @@ __all__ = [
     "ToolRunStream",
     "Toolbox",
     "TopLogprob",
+    "TruncatedStreamError",
+    "UnknownParameterError",
     "UnprocessableEntityError",
     "Usage",
     "UsageEvent",

@@ -5,7 +5,12 @@ are translated into this tree in one place per transport and never reach the cal
 
     KkiaiError                          .request_id, .partial on every error
     ├── InvalidParameterError           a bad argument, raised before anything is sent
+    │   └── UnknownParameterError           a keyword the client does not know (a TypeError)
     ├── ClientClosedError               the client was used after aclose()
+    ├── BatchInputError                 a batch input file has bad lines; nothing was sent
+    ├── ToolDefinitionError             a function or type cannot become a tool
+    ├── ToolArgumentsError              a model's tool arguments do not fit the tool
+    ├── MaxRoundsExceededError          the tool loop still had calls at max_rounds
     └── APIError                        something went wrong talking to the server
         ├── APIStatusError              an HTTP error status: .status_code, .body, .headers
         │   ├── BadRequestError             400
@@ -18,10 +23,12 @@ are translated into this tree in one place per transport and never reach the cal
         │   └── InternalServerError         5xx
         ├── APIConnectionError          the connection failed or broke
         │   ├── APITimeoutError             a connect, read or total timeout: .timeout
-        │   └── IncompleteStreamError       a stream ended before every choice finished
+        │   └── IncompleteStreamError       the connection broke before the stream ended
         ├── APIStreamError              the server sent an error object instead of data
         └── APIProtocolError            the response broke the protocol (invalid JSON,
-                                        not an event stream, a line over the size bound)
+            │                           not an event stream, a line or body over its bound)
+            └── TruncatedStreamError        the body ended cleanly, but a choice never
+                                            finished (no [DONE], no finish_reason)
 
 Why ``partial`` is on the root: an error that ends a stream early must not lose what
 had already arrived. Whatever its class, such an error carries the completion assembled
@@ -49,15 +56,21 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInputError",
     "ClientClosedError",
     "ConflictError",
     "IncompleteStreamError",
     "InternalServerError",
     "InvalidParameterError",
     "KkiaiError",
+    "MaxRoundsExceededError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ToolArgumentsError",
+    "ToolDefinitionError",
+    "TruncatedStreamError",
+    "UnknownParameterError",
     "UnprocessableEntityError",
     "make_status_error",
     "request_id_from",
@@ -122,8 +135,87 @@ class InvalidParameterError(KkiaiError, ValueError):
         self.param = param
 
 
+class UnknownParameterError(InvalidParameterError, TypeError):
+    """A keyword argument the client does not know (``seen=`` for ``seed=``).
+
+    Also a :class:`TypeError`, which is what Python raises for an unexpected keyword,
+    so ``except TypeError`` code written against other clients keeps working. The
+    message names the closest known parameter.
+    """
+
+
 class ClientClosedError(KkiaiError, RuntimeError):
     """The client (or a stream) was used after it was closed."""
+
+
+class BatchInputError(KkiaiError, ValueError):
+    """A batch input file has lines that cannot be run; nothing was sent.
+
+    Attributes:
+        problems: ``(line number, what is wrong)`` for every bad line found.
+    """
+
+    def __init__(self, path: str, problems: list[tuple[int, str]]) -> None:
+        shown = "; ".join(f"line {n}: {why}" for n, why in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"{path}: {len(problems)} bad input line(s): {shown}{more}")
+        self.problems = problems
+
+
+class ToolDefinitionError(KkiaiError, TypeError):
+    """A function or type cannot become a tool (or a strict tool).
+
+    Raised when the tool is defined (at decoration time), never while a model is
+    calling it: an unannotated or ``*args`` parameter, a type msgspec cannot describe,
+    a bad tool name, or a schema strict mode cannot accept.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class ToolArgumentsError(KkiaiError, ValueError):
+    """The arguments a model gave a tool are not valid JSON or do not fit its parameters.
+
+    Attributes:
+        tool: The tool's name.
+        arguments: The arguments as received.
+    """
+
+    def __init__(self, tool: str, problem: str, arguments: object) -> None:
+        super().__init__(f"tool {tool!r} was called with {problem}")
+        self.tool = tool
+        self.arguments = arguments
+
+
+class MaxRoundsExceededError(KkiaiError):
+    """The model still called tools after ``max_rounds`` requests.
+
+    The tool calls of the last completion were not run: the model could not have read
+    their results without one more request.
+
+    Attributes:
+        messages: The conversation as last sent (it ends with the previous round's tool
+            results, or is the caller's messages when ``max_rounds`` is 1); valid to
+            send again, e.g. with ``tool_choice="none"`` for an answer in text.
+        completion: The last completion, whose tool calls were not run.
+        rounds: How many requests were sent (``max_rounds``).
+    """
+
+    def __init__(self, rounds: int, messages: list[Any], completion: ChatCompletion) -> None:
+        called = {
+            call.function.name
+            for choice in completion.choices[:1]
+            for call in choice.message.tool_calls or ()
+        }
+        names = ", ".join(sorted(called))
+        super().__init__(
+            f"the model was still calling tools when max_rounds={rounds} was reached; "
+            f"its last calls ({names or 'none'}) were not run"
+        )
+        self.rounds = rounds
+        self.messages = messages
+        self.completion = completion
 
 
 class APIError(KkiaiError):
@@ -279,7 +371,18 @@ class APIProtocolError(APIError):
     """The response broke the protocol.
 
     Invalid JSON in a ``data:`` line, a body that is not an event stream (an HTML error
-    page from a proxy, reported with an excerpt), or a line over the size bound.
+    page from a proxy, reported with an excerpt), or a line or body over its size bound.
+    """
+
+
+class TruncatedStreamError(APIProtocolError):
+    """The stream's body ended cleanly, but a choice never finished.
+
+    The connection closed normally (so this is not an :class:`IncompleteStreamError`),
+    yet no ``[DONE]`` came and at least one choice had no ``finish_reason``: the server
+    or a relay in between cut the answer short. A stream that ends with ``[DONE]`` is
+    complete whether or not its choices carried a ``finish_reason`` (some relays never
+    send one). ``partial`` holds everything that arrived.
     """
 
 

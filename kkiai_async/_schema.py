@@ -59,12 +59,11 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 import msgspec
 import msgspec.inspect as mi
 
-from ._exceptions import KkiaiError
+from ._exceptions import ToolDefinitionError
 
 __all__ = [
     "ArgumentsPlan",
     "Docstring",
-    "ToolDefinitionError",
     "admits_none",
     "arguments_struct",
     "check_tool_name",
@@ -73,23 +72,6 @@ __all__ = [
 ]
 
 
-class ToolDefinitionError(KkiaiError, TypeError):
-    """A function or type cannot become a tool (or a strict tool).
-
-    Raised when the tool is defined (at decoration time), never while a model is
-    calling it: an unannotated or ``*args`` parameter, a type msgspec cannot describe,
-    a bad tool name, or a schema strict mode cannot accept.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
-
-# --------------------------------------------------------------------------------------
-# Docstrings (Google style)
-# --------------------------------------------------------------------------------------
-
-# Section headers of the Google style guide; any of them ends the summary paragraph.
 _SECTIONS: Final = frozenset(
     {
         "args", "arguments", "attributes", "example", "examples", "keyword args",

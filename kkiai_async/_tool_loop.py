@@ -49,7 +49,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from ._exceptions import ClientClosedError, InvalidParameterError, KkiaiError
+from ._exceptions import (
+    ClientClosedError,
+    InvalidParameterError,
+    KkiaiError,
+    MaxRoundsExceededError,
+)
 from .tools import Toolbox, ToolLike
 from .types import (
     ChatCompletion,
@@ -68,7 +73,6 @@ if TYPE_CHECKING:
     from ._stream import ChatCompletionEventStream
 
 __all__ = [
-    "MaxRoundsExceededError",
     "RoundStartedEvent",
     "ToolResultEvent",
     "ToolRunEvent",
@@ -84,31 +88,6 @@ Conversation: TypeAlias = list[Message | ChatCompletionMessage | Mapping[str, An
 """A run's messages: as the caller gave them, then the turns the run added."""
 
 _ERROR_PREFIX = "Error: "
-
-
-class MaxRoundsExceededError(KkiaiError):
-    """The model still called tools after ``max_rounds`` requests.
-
-    The tool calls of the last completion were not run: the model could not have read
-    their results without one more request.
-
-    Attributes:
-        messages: The conversation as last sent (it ends with the previous round's tool
-            results, or is the caller's messages when ``max_rounds`` is 1); valid to
-            send again, e.g. with ``tool_choice="none"`` for an answer in text.
-        completion: The last completion, whose tool calls were not run.
-        rounds: How many requests were sent (``max_rounds``).
-    """
-
-    def __init__(self, rounds: int, messages: Conversation, completion: ChatCompletion) -> None:
-        names = ", ".join(sorted({call.function.name for call in _tool_calls(completion)}))
-        super().__init__(
-            f"the model was still calling tools when max_rounds={rounds} was reached; "
-            f"its last calls ({names or 'none'}) were not run"
-        )
-        self.rounds = rounds
-        self.messages = messages
-        self.completion = completion
 
 
 class RoundStartedEvent(

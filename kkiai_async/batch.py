@@ -37,6 +37,7 @@ from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APIStreamError,
+    BatchInputError,
     InvalidParameterError,
     KkiaiError,
 )
@@ -63,20 +64,6 @@ _URLS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _DEFAULT_COMPLETION_TOKENS = 256
 _json_encoder = msgspec.json.Encoder()
 _line_decoder = msgspec.json.Decoder()
-
-
-class BatchInputError(KkiaiError, ValueError):
-    """The input file has lines that cannot be run; nothing was sent.
-
-    Attributes:
-        problems: ``(line number, what is wrong)`` for every bad line found.
-    """
-
-    def __init__(self, path: str, problems: list[tuple[int, str]]) -> None:
-        shown = "; ".join(f"line {n}: {why}" for n, why in problems[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        super().__init__(f"{path}: {len(problems)} bad input line(s): {shown}{more}")
-        self.problems = problems
 
 
 class BatchRequest(msgspec.Struct, frozen=True, kw_only=True):

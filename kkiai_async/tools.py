@@ -65,10 +65,9 @@ from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, cast, over
 
 import msgspec
 
-from ._exceptions import InvalidParameterError, KkiaiError
+from ._exceptions import InvalidParameterError, ToolArgumentsError, ToolDefinitionError
 from ._schema import (
     ArgumentsPlan,
-    ToolDefinitionError,
     arguments_struct,
     check_tool_name,
     parameters_schema,
@@ -108,20 +107,6 @@ _encoder: Final = msgspec.json.Encoder()
 Arguments = str | bytes | bytearray | memoryview | Mapping[str, Any] | msgspec.Struct
 """What a tool's arguments may be given as: the model's JSON text, an already parsed
 object (some relays send one), or an instance of :attr:`FunctionTool.arguments_type`."""
-
-
-class ToolArgumentsError(KkiaiError, ValueError):
-    """The arguments a model gave a tool are not valid JSON or do not fit its parameters.
-
-    Attributes:
-        tool: The tool's name.
-        arguments: The arguments as received.
-    """
-
-    def __init__(self, tool: str, problem: str, arguments: object) -> None:
-        super().__init__(f"tool {tool!r} was called with {problem}")
-        self.tool = tool
-        self.arguments = arguments
 
 
 def _docstring_of(fn: Callable[..., Any]) -> str | None:

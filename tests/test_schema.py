@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal, TypedDict
 import msgspec
 import pytest
 
-from kkiai_async._schema import Docstring, ToolDefinitionError, admits_none, parse_docstring
+from kkiai_async import ToolDefinitionError
+from kkiai_async._schema import Docstring, admits_none, parse_docstring
 from kkiai_async.tools import FunctionTool, tool
 
 # --------------------------------------------------------------------------------------
@@ -771,12 +772,17 @@ def test_not_a_tool(make: Callable[[], object], message: str) -> None:
         make()
 
 
-def test_definition_error_is_a_kkiai_type_error() -> None:
-    """ToolDefinitionError is in the library's tree and is a TypeError."""
-    from kkiai_async._exceptions import KkiaiError
+def test_definition_error_is_caught_as_type_error_and_kkiai_error() -> None:
+    """A function that cannot become a tool is caught by ``except TypeError`` and by
+    ``except kk.KkiaiError`` alike."""
+    import kkiai_async as kk
 
-    assert issubclass(ToolDefinitionError, KkiaiError)
-    assert issubclass(ToolDefinitionError, TypeError)
+    def untyped(x):  # type: ignore[no-untyped-def]
+        return x
+
+    for catch in (TypeError, kk.KkiaiError):
+        with pytest.raises(catch, match="x"):
+            kk.tool(untyped)
 
 
 class weather(msgspec.Struct):  # named like the tool below, on purpose

@@ -307,10 +307,14 @@ def test_decode_accepts_parsed_objects_and_values() -> None:
         get_weather.decode(Point(1, 2))
 
 
-def test_arguments_error_is_a_kkiai_value_error() -> None:
-    """ToolArgumentsError is in the library's tree and is a ValueError."""
-    assert issubclass(ToolArgumentsError, KkiaiError)
-    assert issubclass(ToolArgumentsError, ValueError)
+def test_arguments_error_is_caught_as_value_error_and_kkiai_error() -> None:
+    """Arguments that are not JSON are caught by ``except ValueError`` and by
+    ``except kk.KkiaiError`` alike, with the tool's name and what was received."""
+    for catch in (ValueError, KkiaiError):
+        with pytest.raises(catch) as info:
+            get_weather.decode("{not json")
+        assert isinstance(info.value, ToolArgumentsError)
+        assert (info.value.tool, info.value.arguments) == ("get_weather", "{not json")
 
 
 async def test_invoke_does_not_call_with_invalid_arguments() -> None:
