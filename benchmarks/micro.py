@@ -7,7 +7,8 @@ cost per KB shows whether it stays linear:
 
 - ``sse``: bytes -> event payloads. The floor's framing (``split(b"\\n\\n")`` and a
   slice), ``SSEDecoder.feed_payloads`` (what the chat stream uses) in 64 KiB reads and in
-  reads of one event each (a token stream as it really arrives), ``SSEDecoder.feed``
+  reads of one event each (a token stream as it really arrives; and those through the
+  general path, without the shortcut for a read of one event), ``SSEDecoder.feed``
   (event objects), and the official SDK's SSE decoder;
 - ``accumulate``: payloads -> chunks -> assembly: ``msgspec`` decode plus
   ``ChatCompletionAccumulator.add`` (``create(stream=True)``) or ``process`` (events),
@@ -134,6 +135,14 @@ def _sse_payloads(reads: list[bytes], deadline: float) -> None:
         feed(data)
 
 
+def _sse_general(reads: list[bytes], deadline: float) -> None:
+    # feed_payloads without its shortcut for a read of one event: what it saves.
+    decoder = SSEDecoder()
+    feed = decoder._feed
+    for data in reads:
+        feed(data, True)
+
+
 def _sse_events(reads: list[bytes], deadline: float) -> None:
     feed = SSEDecoder().feed
     for data in reads:
@@ -253,6 +262,12 @@ def _cases() -> list[_Case]:
         _Case("sse", "floor framing, 64 KiB reads", _sse_floor, big),
         _Case("sse", "feed_payloads, 64 KiB reads", _sse_payloads, big),
         _Case("sse", "feed_payloads, one event per read", _sse_payloads, sse(_events_reads)),
+        _Case(
+            "sse",
+            "feed_payloads, one event per read, general path",
+            _sse_general,
+            sse(_events_reads),
+        ),
         _Case("sse", "feed (event objects), 64 KiB reads", _sse_events, big),
         _Case("sse", "openai SDK SSEDecoder, 64 KiB reads", _sse_sdk, big),
         _Case("accumulate", "decode + add, text", _accumulate("add"), payloads("text")),

@@ -5,11 +5,12 @@ callers want the same :class:`~kkiai_async.types.ChatCompletion` a non-streamed 
 would have returned, and (for :meth:`AsyncCompletions.stream`) typed events as pieces
 arrive. This module does both, without I/O, for chunks from any source.
 
-Two entry points share one assembled state:
+A chunk is merged into the assembled state in one place (``_merge``), and two entry
+points use it:
 
-- :meth:`ChatCompletionAccumulator.add` is the hot path of ``create(stream=True)``: it
-  only appends the chunk's pieces to lists and builds no objects at all;
-- :meth:`ChatCompletionAccumulator.process` does the same assembly and also returns the
+- :meth:`ChatCompletionAccumulator.add`, the hot path of ``create(stream=True)``, merges
+  and builds no objects at all: it appends the chunk's pieces to lists;
+- :meth:`ChatCompletionAccumulator.process` merges the same way and also returns the
   events the chunk causes, with tool-call arguments (and JSON content) parsed
   incrementally by one :class:`~kkiai_async._partial_json.PartialJSONParser` per text, so
   the total parsing work stays linear in the length of the text.
@@ -253,7 +254,6 @@ class ChatCompletionAccumulator:
         "_meta_todo",
         "_model",
         "_parse_content",
-        "_plain",
         "_service_tier",
         "_system_fingerprint",
         "_unfinished",
@@ -269,8 +269,6 @@ class ChatCompletionAccumulator:
     ) -> None:
         self._parse_content = parse_content
         self._chunk_events = chunk_events
-        # Text deltas need no parsing and no chunk events (see _process_one).
-        self._plain = not parse_content and not chunk_events
         self._arg_types: dict[str, type] = dict(arg_types or {})
         # Decoders are built once, here, so that an unsupported type fails at
         # construction and not in the middle of a stream.
@@ -319,54 +317,13 @@ class ChatCompletionAccumulator:
     def add(self, chunk: ChatCompletionChunk) -> None:
         """Assemble one chunk, building no event objects.
 
-        This is the per-chunk cost of every ``create(stream=True)`` stream, so it only
-        appends pieces to lists; the common content-only chunk touches each field once.
+        This is the per-chunk cost of every ``create(stream=True)`` stream: the merge of
+        :meth:`process` without the events.
 
         Args:
             chunk: The next chunk of the stream.
         """
-        if self._meta_todo:
-            self._take_meta(chunk)
-        if self._extra_todo:
-            self._take_extra(chunk)
-        choices = self._choices
-        for ch in chunk.choices:
-            st = choices.get(ch.index)
-            if st is None:
-                st = self._new_choice(ch.index)
-            d = ch.delta
-            text = d.content
-            if text:
-                st.content.append(text)
-            if d.tool_calls:
-                self._merge_tool_calls(st, d.tool_calls, None)
-            # Role, reasoning, refusal and legacy function calls are rare (the role comes
-            # once): one test for all of them keeps the common delta cheap.
-            if (
-                d.role is not None
-                or d.reasoning_content is not None
-                or d.reasoning is not None
-                or d.refusal is not None
-                or d.function_call is not None
-            ):
-                if d.role and st.role is None:
-                    st.role = d.role
-                text = d.reasoning_content or d.reasoning
-                if text:
-                    st.reasoning.append(text)
-                text = d.refusal
-                if text:
-                    st.refusal.append(text)
-                if d.function_call is not None:
-                    self._merge_function_call(st, d.function_call)
-            if ch.logprobs is not None:
-                _merge_logprobs(st, ch.logprobs)
-            # Some relays send ``"finish_reason": ""`` on every unfinished delta.
-            if ch.finish_reason and st.finish_reason is None:
-                st.finish_reason = ch.finish_reason
-                self._unfinished -= 1
-        if chunk.usage is not None:
-            self._usage = chunk.usage
+        self._merge(chunk, None)
 
     def process(self, chunk: ChatCompletionChunk) -> list[StreamEvent]:
         """Assemble one chunk and return the events it causes, in order.
@@ -384,41 +341,72 @@ class ChatCompletionAccumulator:
             The events, possibly none (a role-only chunk causes nothing).
         """
         events: list[StreamEvent] = []
-        if self._chunk_events:
+        self._merge(chunk, events)
+        return events
+
+    def _merge(self, chunk: ChatCompletionChunk, events: list[StreamEvent] | None) -> None:
+        """Merge one chunk into the assembled state: the only place that does it.
+
+        ``events`` is the list the chunk's events are appended to (:meth:`process`, and
+        the event stream's loop, which calls this directly), or ``None`` when nobody
+        wants them (:meth:`add`): then no event object is built, and the merge is the
+        same. The common delta (text or tool-call fragments of a choice already seen)
+        passes one test for all the rare fields.
+        """
+        if events is not None and self._chunk_events:
             events.append(ChunkEvent(chunk=chunk))
         if self._meta_todo:
             self._take_meta(chunk)
         if self._extra_todo:
             self._take_extra(chunk)
+        choices = self._choices
         for ch in chunk.choices:
             ci = ch.index
-            st = self._choices.get(ci)
+            st = choices.get(ci)
             if st is None:
                 st = self._new_choice(ci)
             d = ch.delta
-            if d.role and st.role is None:
-                st.role = d.role
-            text = d.reasoning_content or d.reasoning
-            if text:
-                st.reasoning.append(text)
-                events.append(ReasoningDeltaEvent(choice_index=ci, delta=text))
+            # Role, reasoning, refusal and legacy function calls are rare (the role comes
+            # once): one test for all of them keeps the common delta cheap. Events come
+            # in the documented order: reasoning, text, refusal.
+            rare = (
+                d.role is not None
+                or d.reasoning_content is not None
+                or d.reasoning is not None
+                or d.refusal is not None
+                or d.function_call is not None
+            )
+            if rare:
+                if d.role and st.role is None:
+                    st.role = d.role
+                text = d.reasoning_content or d.reasoning
+                if text:
+                    st.reasoning.append(text)
+                    if events is not None:
+                        events.append(ReasoningDeltaEvent(choice_index=ci, delta=text))
             text = d.content
             if text:
                 st.content.append(text)
-                parsed = self._parse_content_piece(st, text) if self._parse_content else None
-                events.append(TextDeltaEvent(choice_index=ci, delta=text, parsed=parsed))
-            text = d.refusal
-            if text:
-                st.refusal.append(text)
-                events.append(RefusalDeltaEvent(choice_index=ci, delta=text))
+                if events is not None:
+                    if self._parse_content:
+                        parsed = self._parse_content_piece(st, text)
+                        events.append(TextDeltaEvent(choice_index=ci, delta=text, parsed=parsed))
+                    else:
+                        events.append(TextDeltaEvent(choice_index=ci, delta=text))
+            if rare:
+                text = d.refusal
+                if text:
+                    st.refusal.append(text)
+                    if events is not None:
+                        events.append(RefusalDeltaEvent(choice_index=ci, delta=text))
+                if d.function_call is not None:
+                    self._merge_function_call(st, d.function_call)
             if d.tool_calls:
                 self._merge_tool_calls(st, d.tool_calls, events)
-            if d.function_call is not None:
-                self._merge_function_call(st, d.function_call)
             lp = ch.logprobs
             if lp is not None:
                 _merge_logprobs(st, lp)
-                if lp.content or lp.refusal:
+                if events is not None and (lp.content or lp.refusal):
                     events.append(
                         LogprobsEvent(
                             choice_index=ci,
@@ -426,58 +414,19 @@ class ChatCompletionAccumulator:
                             refusal=lp.refusal or None,
                         )
                     )
+            # Some relays send ``"finish_reason": ""`` on every unfinished delta.
             if ch.finish_reason and st.finish_reason is None:
                 st.finish_reason = ch.finish_reason
                 self._unfinished -= 1
-                self._close_choice(st, events)
-                events.append(ChoiceFinishedEvent(choice_index=ci, finish_reason=ch.finish_reason))
+                if events is not None:
+                    self._close_choice(st, events)
+                    events.append(
+                        ChoiceFinishedEvent(choice_index=ci, finish_reason=ch.finish_reason)
+                    )
         if chunk.usage is not None:
             self._usage = chunk.usage
-            events.append(UsageEvent(usage=chunk.usage))
-        return events
-
-    def _process_one(self, chunk: ChatCompletionChunk) -> StreamEvent | list[StreamEvent]:
-        """:meth:`process`, with the commonest chunk's one event given bare.
-
-        The stream's own loop calls this. The common chunk -- one choice already seen,
-        adding text or tool-call fragments and nothing else -- is assembled here without
-        the tests for everything else; a text-only one gives its :class:`TextDeltaEvent`
-        itself, sparing the list :meth:`process` would build around it. Any other chunk
-        goes through :meth:`process`.
-        """
-        choices = chunk.choices
-        if len(choices) == 1 and self._plain and chunk.usage is None:
-            ch = choices[0]
-            st = self._choices.get(ch.index)
-            d = ch.delta
-            if (
-                st is not None
-                and not ch.finish_reason
-                and ch.logprobs is None
-                and d.role is None
-                and d.reasoning_content is None
-                and d.reasoning is None
-                and d.refusal is None
-                and d.function_call is None
-            ):
-                if self._meta_todo:
-                    self._take_meta(chunk)
-                if self._extra_todo:
-                    self._take_extra(chunk)
-                text = d.content
-                calls = d.tool_calls
-                if not calls:
-                    if text:
-                        st.content.append(text)
-                        return TextDeltaEvent(choice_index=st.index, delta=text)
-                    return []
-                events: list[StreamEvent] = []
-                if text:
-                    st.content.append(text)
-                    events.append(TextDeltaEvent(choice_index=st.index, delta=text))
-                self._merge_tool_calls(st, calls, events)
-                return events
-        return self.process(chunk)
+            if events is not None:
+                events.append(UsageEvent(usage=chunk.usage))
 
     def _events_decoder(self) -> Callable[[bytes], ChatCompletionChunk] | None:
         """A decoder of chunks for :meth:`process` that skips what it no longer reads.

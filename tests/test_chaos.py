@@ -868,8 +868,10 @@ async def test_break_and_drop_without_async_with(fake: FakeServer) -> None:
         async for _ in stream:
             break
         del stream
-        assert pool_state(client) == (0, 0)
+        # Ended by its generator's ``finally`` once the event loop finalizes it (no I/O
+        # in a finalizer), so not synchronously: wait for the server to see it.
         await fake.wait_for_connections(0)
+        assert pool_state(client) == (0, 0)
 
 
 async def test_many_cancelled_streams_leave_no_connection(fake: FakeServer) -> None:

@@ -403,10 +403,10 @@ async def test_dropped_connection(server: Server, client: kk.AsyncClient) -> Non
 async def test_ends_without_done_unfinished(
     server: Server, client: kk.AsyncClient, body: bytes, texts: list[str]
 ) -> None:
-    """A stream that ends cleanly but before [DONE] and before finishing is incomplete."""
+    """A stream that ends cleanly but before [DONE] and before finishing is truncated."""
     server.queue(Reply(body=body))
     stream = await _stream(client)
-    with pytest.raises(kk.IncompleteStreamError) as info:
+    with pytest.raises(kk.TruncatedStreamError) as info:
         await _collect(stream)
     assert info.value.partial is not None
     assert [c.message.content for c in info.value.partial.choices] == texts
@@ -529,6 +529,17 @@ async def test_unclosed_stream_is_closed_when_collected(
     gc.collect()
     await server.wait_disconnect()
     assert server.disconnects == 1
+
+
+async def test_stream_dropped_before_iterating_warns(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """A stream dropped before it was iterated or closed emits a ResourceWarning."""
+    server.queue(Reply(body=HELLO))
+    stream = await _stream(client)
+    with pytest.warns(ResourceWarning, match="never iterated nor closed"):
+        del stream
+        gc.collect()
 
 
 async def test_repr_says_the_state(server: Server, client: kk.AsyncClient) -> None:
