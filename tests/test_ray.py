@@ -196,7 +196,7 @@ def test_worker_killed_mid_run_leaves_one_line_per_id(
     server.reset(delay=0.02)
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(source, 600)
-    killed: list[int] = []
+    killed: list[str] = []
 
     def kill_a_worker_once(stats: batch.BatchStats) -> None:
         if killed or stats.done == 0:
@@ -206,7 +206,7 @@ def test_worker_killed_mid_run_leaves_one_line_per_id(
         for actor in list_actors(filters=[("state", "=", "ALIVE")]):
             if "ChatWorker" in actor.class_name and actor.pid:
                 os.kill(actor.pid, signal.SIGKILL)
-                killed.append(actor.pid)
+                killed.append(actor.actor_id)
                 return
 
     stats = kk_ray.run_file(
@@ -221,6 +221,10 @@ def test_worker_killed_mid_run_leaves_one_line_per_id(
         progress_interval=0.0,
     )
     assert killed
+    from ray.util.state import get_actor
+
+    restarted = get_actor(killed[0])
+    assert restarted is not None and restarted.num_restarts >= 1  # Ray brought it back
     assert ids_in(output) == Counter(f"id-{i}" for i in range(600))
     assert stats.done + stats.skipped == 600
     assert set(server.stats()["successes"]) == {f"p{i}" for i in range(600)}
