@@ -61,6 +61,7 @@ Cost, for a text of n characters in fragments of any sizes:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
 __all__ = ["JSONPath", "PartialJSONError", "PartialJSONParser", "parse_partial"]
@@ -84,6 +85,11 @@ _DONE: Final = 10  # finish() was called and found no error
 # RFC 8259 section 2: the only insignificant whitespace.
 _WS_CHARS: Final = " \t\n\r"
 _NOT_WS: Final = re.compile(r"[^ \t\n\r]")
+# What may end a number, by where it is. A number is shown only when what ends it is
+# valid there, so that after an error the value is that of the text before the error
+# (where the number had not ended).
+_ENDERS_IN_ARRAY: Final = _WS_CHARS + ",]"
+_ENDERS_IN_OBJECT: Final = _WS_CHARS + ",}"
 # RFC 8259 section 7: inside a string, '"' ends it, '\' starts an escape and U+0000-U+001F
 # must be escaped; everything else is the character itself.
 _STRING_STOP: Final = re.compile(r'["\\\x00-\x1f]')
@@ -202,10 +208,12 @@ class PartialJSONParser:
 
     __slots__ = (
         "_carry",
+        "_closer",
         "_complete",
         "_consumed",
         "_deltas",
         "_dparts",
+        "_enders",
         "_error",
         "_finished",
         "_has_root",
@@ -244,13 +252,19 @@ class PartialJSONParser:
         # The innermost open container (a dict or a list), or None at the top level.
         self._top: Any = None
         self._top_is_list = False
+        # The character that closes it ("" at the top level).
+        self._closer = ""
+        # The characters that may end a number there.
+        self._enders = _WS_CHARS
         # Key or index of each open container inside its parent (the root has none).
         self._path: list[str | int] = []
         self._key = ""
         self._str_is_key = False
+        # The text of the string being written, in pieces joined when it is read or ends.
         self._str_parts: list[str] = []
-        # Whether a read of the value placed text of the string value being written in
-        # its slot; _str_parts then holds only what came after.
+        # Whether the string value being written has its place in the value (in
+        # _str_slot of the innermost container, or as the root), holding its text up to
+        # the last read; _str_parts then holds only what came after.
         self._str_placed = False
         self._str_slot: str | int = 0
         self._num_parts: list[str] = []
@@ -336,13 +350,15 @@ class PartialJSONParser:
         """
         state = self._state
         # The search of a fragment that starts inside a string, made to find out whether
-        # it stays there: the scan below starts from it instead of searching again.
+        # it stays there; the string scan starts from it instead of searching again.
         ahead: re.Match[str] | None = None
         if state == _STRING:
             if not self._carry:
                 ahead = _STRING_STOP.search(fragment)
                 if ahead is None:
-                    # The commonest fragment: more text of the string being written.
+                    # Fast path, the commonest fragment: more text of the string being
+                    # written. It skips the set-up of the scan below, which would append
+                    # the same text (tests check the two agree).
                     self._consumed += len(fragment)
                     if fragment:
                         self._str_parts.append(fragment)
@@ -363,13 +379,12 @@ class PartialJSONParser:
             self._carry = ""
             text = carry + fragment
             base -= len(carry)
-        # One method for the whole scan, with the open container in locals: with fragments
-        # of a few characters the fixed cost per token dominates, so the common steps are
-        # written out here instead of calling methods. ``top`` and ``is_list`` are written
-        # back to the instance whenever they change, so the methods called on the rare
-        # paths see them.
-        top = self._top
-        is_list = self._top_is_list
+        # The dispatch by state. Strings (most of a text, and cut by most fragments),
+        # punctuation and whitespace are read here; a number, literal or opening bracket
+        # by the scanner _VALUE_SCANNERS picks for its first character; every change to
+        # the value is made by a method of its own (see "building the value"). ``state``
+        # is a local: it is written to the instance before a scanner is called, which
+        # leaves the next state there (or returns -1 after recording an error).
         n = len(text)
         pos = 0
         while pos < n:
@@ -378,11 +393,8 @@ class PartialJSONParser:
                 dparts = self._dparts
                 search = _STRING_STOP.search
                 while True:
-                    if ahead is None:
-                        m = search(text, pos)
-                    else:
-                        m = ahead
-                        ahead = None
+                    m = search(text, pos) if ahead is None else ahead
+                    ahead = None
                     if m is None:
                         if pos < n:
                             piece = text[pos:]
@@ -392,41 +404,31 @@ class PartialJSONParser:
                         pos = n
                         break
                     j = m.start()
+                    c = text[j]
+                    if c == '"':
+                        string = text[pos:j]
+                        if dparts is not None and string:
+                            dparts.append(string)
+                        if parts:
+                            parts.append(string)
+                            string = "".join(parts)
+                            parts.clear()
+                        # Else the commonest string: read in one piece, no list to join.
+                        if self._str_is_key:
+                            self._key = string
+                            state = _COLON
+                        elif self._str_placed or dparts is not None:
+                            state = self._end_shown_string(string)
+                        else:
+                            # Read within one fragment, never shown: a complete value.
+                            state = self._put(string)
+                        pos = j + 1
+                        break
                     if j > pos:
                         piece = text[pos:j]
                         parts.append(piece)
                         if dparts is not None:
                             dparts.append(piece)
-                    c = text[j]
-                    if c == '"':
-                        pos = j + 1
-                        string = "".join(parts)
-                        parts.clear()
-                        if self._str_is_key:
-                            self._key = string
-                            state = _COLON
-                            break
-                        # The string value is complete: into its place.
-                        if dparts is not None:
-                            self._flush_delta()
-                            self._dparts = None
-                        if self._str_placed:
-                            # After the text a read of the value placed there.
-                            self._str_placed = False
-                            self._place(string)
-                            if top is None:
-                                self._complete = True
-                                state = _END
-                            else:
-                                state = _AFTER
-                        elif top is None:
-                            self._root = string
-                            self._complete = True
-                            state = _END
-                        else:
-                            top[self._str_slot] = string
-                            state = _AFTER
-                        break
                     if c != "\\":
                         self._fail_in_string(base + j, _EXPECT_NOT_CONTROL)
                         return
@@ -444,158 +446,43 @@ class PartialJSONParser:
             c = text[pos]
             if state == _AFTER:
                 if c == ",":
-                    state = _VALUE if is_list else _KEY
+                    state = _VALUE if self._top_is_list else _KEY
                     pos += 1
+                    # Fast path: ", " and ": " are the usual separators, and skipping their
+                    # space here spares it a pass through the dispatch (tests check that
+                    # it reads as any whitespace does).
+                    if pos < n and text[pos] == " ":
+                        pos += 1
                     continue
-                if c == ("]" if is_list else "}"):
+                if c == self._closer:
+                    state = self._close()
                     pos += 1
-                    # The container is complete: back to its parent.
-                    stack = self._stack
-                    stack.pop()
-                    if stack:
-                        self._path.pop()
-                        top = self._top = stack[-1]
-                        is_list = self._top_is_list = type(top) is list
-                        state = _AFTER
-                    else:
-                        top = self._top = None
-                        self._complete = True
-                        state = _END
                     continue
             elif state == _COLON:
                 if c == ":":
                     state = _VALUE
                     pos += 1
+                    if pos < n and text[pos] == " ":  # as after a comma
+                        pos += 1
                     continue
             elif state <= _FIRST_ITEM:  # _VALUE or _FIRST_ITEM
                 if c == '"':
-                    # The empty string is placed at once, so the string has a fixed slot.
-                    if top is None:
-                        self._root = ""
-                        self._has_root = True
-                    elif is_list:
-                        self._str_slot = len(top)
-                        top.append("")
-                    else:
-                        self._str_slot = self._key
-                        top[self._key] = ""
+                    # A string value enters the value when it ends, or, if this fragment
+                    # ends first, then (see _show_string).
                     self._str_is_key = False
+                    self._str_placed = False
                     if self._deltas is not None:
                         self._dparts = []
                     state = _STRING
                     pos += 1
                     continue
-                if c == "{" or c == "[":
-                    stack = self._stack
-                    if len(stack) >= self._max_depth:
-                        self._fail(
-                            base + pos,
-                            f"at most {self._max_depth} nested arrays and objects",
-                            _TOO_DEEP,
-                        )
-                        return
-                    container: dict[str, Any] | list[Any] = [] if c == "[" else {}
-                    if top is None:
-                        self._root = container
-                        self._has_root = True
-                    elif is_list:
-                        self._path.append(len(top))
-                        top.append(container)
-                    else:
-                        self._path.append(self._key)
-                        top[self._key] = container
-                    stack.append(container)
-                    top = self._top = container
-                    is_list = self._top_is_list = c == "["
-                    state = _FIRST_ITEM if is_list else _FIRST_KEY
-                    pos += 1
-                    continue
-                if c == "-" or "0" <= c <= "9":
-                    m = _NUMBER_RE.match(text, pos)
-                    if m is not None:
-                        end = m.end()
-                        if end < n and text[end] not in _NUMBER_CHARS:
-                            # The common case: the number and what ends it in one fragment.
-                            # It is shown only when what ends it is valid there, so that
-                            # after an error the value is that of the text before it.
-                            d = text[end]
-                            if not (
-                                d in _WS_CHARS
-                                or (
-                                    top is not None and (d == "," or d == ("]" if is_list else "}"))
-                                )
-                            ):
-                                self._fail(base + end, self._expected_after())
-                                return
-                            token = m.group()
-                            if m.lastindex is None:
-                                try:
-                                    number: int | float = int(token)
-                                except ValueError:
-                                    # Python refuses very long integers
-                                    # (sys.set_int_max_str_digits).
-                                    self._fail(base + pos, _EXPECT_SHORT_INT)
-                                    return
-                            else:
-                                number = float(token)
-                            if top is None:
-                                self._root = number
-                                self._has_root = True
-                                self._complete = True
-                                state = _END
-                            elif is_list:
-                                top.append(number)
-                                state = _AFTER
-                            else:
-                                top[self._key] = number
-                                state = _AFTER
-                            pos = end
-                            continue
-                    self._num_state = _N_BEGIN
-                    self._num_start = base + pos
-                    pos, state = self._scan_number(text, pos, base)
+                scan = _VALUE_SCANNERS.get(c)
+                if scan is not None:
+                    self._state = state
+                    pos = scan(self, text, pos, base)
                     if pos < 0:
                         return
-                    continue
-                literal = _LITERALS.get(c)
-                if literal is not None:
-                    word, value = literal
-                    if text.startswith(word, pos):
-                        if top is None:
-                            self._root = value
-                            self._has_root = True
-                            self._complete = True
-                            state = _END
-                        elif is_list:
-                            top.append(value)
-                            state = _AFTER
-                        else:
-                            top[self._key] = value
-                            state = _AFTER
-                        pos += len(word)
-                        continue
-                    k = 1
-                    while pos + k < n and text[pos + k] == word[k]:
-                        k += 1
-                    if pos + k == n:
-                        self._carry = text[pos:]
-                        break
-                    self._fail(base + pos + k, f"'{word[k]}' (in '{word}')")
-                    return
-                if c == "]" and state == _FIRST_ITEM:
-                    # An empty array.
-                    stack = self._stack
-                    stack.pop()
-                    if stack:
-                        self._path.pop()
-                        top = self._top = stack[-1]
-                        is_list = self._top_is_list = type(top) is list
-                        state = _AFTER
-                    else:
-                        top = self._top = None
-                        self._complete = True
-                        state = _END
-                    pos += 1
+                    state = self._state
                     continue
             elif state <= _KEY:  # _FIRST_KEY or _KEY (smaller states are above)
                 if c == '"':
@@ -604,26 +491,16 @@ class PartialJSONParser:
                     state = _STRING
                     pos += 1
                     continue
-                if c == "}" and state == _FIRST_KEY:
-                    # An empty object (the state says it is the innermost container).
-                    state = _AFTER
-                    self._stack.pop()
-                    if self._stack:
-                        self._path.pop()
-                        top = self._top = self._stack[-1]
-                        is_list = self._top_is_list = type(top) is list
-                    else:
-                        top = self._top = None
-                        self._complete = True
-                        state = _END
-                    pos += 1
-                    continue
             elif state == _NUMBER:
-                pos, state = self._scan_number(text, pos, base)
+                # Only at the start of a fragment: a number cut by the last one goes on.
+                self._state = state
+                pos = self._scan_number(text, pos, base)
                 if pos < 0:
                     return
+                state = self._state
                 continue
-            # Nothing expected here: whitespace, or the first error.
+            # Not what the state expects: whitespace, the bracket that closes an empty
+            # container, or the first error.
             if c in _WS_CHARS:
                 # Mostly one space (", " and ": "); a regex skips indentation runs.
                 pos += 1
@@ -631,11 +508,14 @@ class PartialJSONParser:
                     m = _NOT_WS.search(text, pos)
                     pos = n if m is None else m.start()
                 continue
-            if state == _AFTER:
-                self._fail(base + pos, self._expected_after())
-            else:
-                self._fail(base + pos, _EXPECTED[state])
+            if c == self._closer and state in (_FIRST_ITEM, _FIRST_KEY):
+                state = self._close()
+                pos += 1
+                continue
+            self._fail(base + pos, self._expected(state))
             return
+        if state == _STRING and not (self._str_placed or self._str_is_key):
+            self._show_string()
         self._state = state
 
     def feed_value(self, fragment: str) -> object:
@@ -679,7 +559,14 @@ class PartialJSONParser:
                     self._state = _DONE
         return self.value
 
-    # ------------------------------------------------------------------ the scanner
+    # ------------------------------------------------------------------ scanning tokens
+    #
+    # Each scanner reads one token from ``text[pos]`` on, where ``base`` is the offset of
+    # ``text`` in the whole text (for errors). It returns where scanning goes on and
+    # leaves the next state in ``_state``; or it returns -1 after recording an error.
+    # A token cut by the end of the fragment is either kept as it is read (strings,
+    # numbers: their pieces are joined once at their end) or, if it is short, carried
+    # whole in front of the next fragment (an escape, a literal).
 
     def _escape(self, text: str, j: int, base: int) -> int:
         """Decode the escape at ``text[j]`` (a backslash) that is not a one-letter escape.
@@ -753,11 +640,46 @@ class PartialJSONParser:
         if self._dparts is not None:
             self._dparts.append(decoded)
 
-    def _scan_number(self, text: str, pos: int, base: int) -> tuple[int, int]:
-        """Follow the number being read through ``text[pos:]``.
+    def _scan_literal(self, text: str, pos: int, base: int) -> int:
+        """Read ``true``, ``false`` or ``null`` from ``text[pos]``, its first letter."""
+        word, value = _LITERALS[text[pos]]
+        if text.startswith(word, pos):
+            self._state = self._put(value)
+            return pos + len(word)
+        n = len(text)
+        k = 1
+        while pos + k < n and text[pos + k] == word[k]:
+            k += 1
+        if pos + k == n:
+            # Cut by the end of the fragment: read again with the next one.
+            self._carry = text[pos:]
+            return n
+        self._fail(base + pos + k, f"'{word[k]}' (in '{word}')")
+        return -1
 
-        Returns:
-            ``(where scanning goes on, new state)``; ``(-1, _FAILED)`` after an error.
+    def _start_number(self, text: str, pos: int, base: int) -> int:
+        """Read a number from ``text[pos]``, its first character."""
+        m = _NUMBER_RE.match(text, pos)
+        if m is not None:
+            end = m.end()
+            if end < len(text) and text[end] not in _NUMBER_CHARS:
+                # Fast path, the common case: the whole number and what ends it are in
+                # this fragment, so one match reads it (tests check it against the
+                # character states of _scan_number on the same input).
+                if text[end] not in self._enders:
+                    self._fail(base + end, self._expected_after())
+                    return -1
+                self._state = self._put_number(m.group(), m.lastindex is None, base + pos)
+                return -1 if self._state == _FAILED else end
+        self._num_state = _N_BEGIN
+        self._num_start = base + pos
+        return self._scan_number(text, pos, base)
+
+    def _scan_number(self, text: str, pos: int, base: int) -> int:
+        """Follow the number being read through ``text[pos:]``, one state per character.
+
+        The general path: for a number cut by fragment boundaries (its state is kept
+        between them) and for one that is invalid (the state says where and why).
         """
         n = len(text)
         state = self._num_state
@@ -777,31 +699,22 @@ class PartialJSONParser:
         if i == n:
             parts.append(text[pos:])
             self._num_state = state
-            return n, _NUMBER
+            self._state = _NUMBER
+            return n
         if state not in _N_ACCEPT:
             self._fail(base + i, _EXPECT_DIGIT)
-            return -1, _FAILED
-        if not self._may_end_number(text[i]):
+            return -1
+        if text[i] not in self._enders:
             self._fail(base + i, self._expected_after())
-            return -1, _FAILED
+            return -1
         parts.append(text[pos:i])
         token = "".join(parts)
         parts.clear()
-        new_state = self._put_number(token, state in _N_INTEGER, self._num_start)
-        if new_state == _FAILED:
-            return -1, _FAILED
-        return i, new_state
-
-    def _may_end_number(self, c: str) -> bool:
-        # A number is shown only when what ends it is valid there, so that after an error
-        # the value is that of the text before the error (where the number had not ended).
-        if c in _WS_CHARS:
-            return True
-        if self._top is None:
-            return False
-        return c == "," or c == ("]" if self._top_is_list else "}")
+        self._state = self._put_number(token, state in _N_INTEGER, self._num_start)
+        return -1 if self._state == _FAILED else i
 
     def _put_number(self, token: str, integer: bool, start: int) -> int:
+        """:meth:`_put` the number ``token`` (valid JSON) that started at offset ``start``."""
         if not integer:
             return self._put(float(token))
         try:
@@ -813,9 +726,32 @@ class PartialJSONParser:
         return self._put(number)
 
     # ------------------------------------------------------------------ building the value
+    #
+    # A value that is complete when it is read enters with _put; a container, or a string
+    # shown before its end, enters with _add, which gives its slot; every container is
+    # closed by _close. _put and _close return the next state.
+
+    def _add(self, item: object) -> str | int | None:
+        """Put a new item in the innermost open container, or make it the root.
+
+        Returns:
+            Its key or index in that container (``None`` for the root).
+        """
+        top = self._top
+        if top is None:
+            self._root = item
+            self._has_root = True
+            return None
+        if self._top_is_list:
+            top.append(item)
+            return len(top) - 1
+        key = self._key
+        top[key] = item
+        return key
 
     def _put(self, item: object) -> int:
-        """Add a complete scalar to the open container (or make it the root)."""
+        """Add a complete value: a number, a literal, or a string read whole at once."""
+        # _add written out, without the slot it returns: this runs for most values.
         top = self._top
         if top is None:
             self._root = item
@@ -828,22 +764,98 @@ class PartialJSONParser:
             top[self._key] = item
         return _AFTER
 
+    def _scan_open(self, text: str, pos: int, base: int) -> int:
+        """Add the array or object whose bracket is at ``text[pos]``; it is now innermost.
+
+        A scanner (see above): returns where scanning goes on, or -1 after an error.
+        """
+        stack = self._stack
+        if len(stack) >= self._max_depth:
+            self._fail(
+                base + pos, f"at most {self._max_depth} nested arrays and objects", _TOO_DEEP
+            )
+            return -1
+        is_list = text[pos] == "["
+        container: list[Any] | dict[str, Any] = [] if is_list else {}
+        slot = self._add(container)
+        if slot is not None:
+            self._path.append(slot)
+        stack.append(container)
+        self._top = container
+        self._top_is_list = is_list
+        if is_list:
+            self._closer = "]"
+            self._enders = _ENDERS_IN_ARRAY
+            self._state = _FIRST_ITEM
+        else:
+            self._closer = "}"
+            self._enders = _ENDERS_IN_OBJECT
+            self._state = _FIRST_KEY
+        return pos + 1
+
+    def _close(self) -> int:
+        """The innermost container is complete: go back to its parent."""
+        stack = self._stack
+        stack.pop()
+        if stack:
+            self._path.pop()
+            top = self._top = stack[-1]
+            if type(top) is list:
+                self._top_is_list = True
+                self._closer = "]"
+                self._enders = _ENDERS_IN_ARRAY
+            else:
+                self._top_is_list = False
+                self._closer = "}"
+                self._enders = _ENDERS_IN_OBJECT
+            return _AFTER
+        self._top = None
+        self._top_is_list = False
+        self._closer = ""
+        self._enders = _WS_CHARS
+        self._complete = True
+        return _END
+
+    def _show_string(self) -> None:
+        """Give the string value being read its place in the value, showing ``""``.
+
+        Done when scanning stops inside the string (the end of a fragment, an error, a
+        delta to report): from then on the value shows the text up to the last read.
+        A string read whole within one fragment skips this and enters with :meth:`_put`.
+        """
+        slot = self._add("")
+        if slot is not None:
+            self._str_slot = slot
+        self._str_placed = True
+
+    def _end_shown_string(self, string: str) -> int:
+        """The string value being read, shown or with deltas to report, is complete.
+
+        Args:
+            string: Its text since the last read.
+        """
+        if self._dparts is not None:
+            # A delta says where its string is: give the string its place first.
+            if not self._str_placed:
+                self._show_string()
+            self._flush_delta()
+            self._dparts = None
+        self._str_placed = False
+        # After the text a read of the value placed there.
+        self._place(string)
+        if self._top is None:
+            self._complete = True
+            return _END
+        return _AFTER
+
     def _sync_string(self) -> None:
         """Place the text so far of the string value being written into the value."""
+        # Between feeds the string being written has its place (see _show_string).
         parts = self._str_parts
         if parts:
             more = "".join(parts)
             parts.clear()
-            if self._str_placed:
-                self._place(more)
-                return
-            self._str_placed = True
-            # The innermost container holds the string (a string holds no container).
-            top = self._top
-            if top is None:
-                self._root = more
-            else:
-                top[self._str_slot] = more
+            self._place(more)
 
     def _place(self, more: str) -> None:
         """Append ``more`` to the text placed for the string value being written.
@@ -878,6 +890,9 @@ class PartialJSONParser:
 
     # ------------------------------------------------------------------ errors and the end
 
+    def _expected(self, state: int) -> str:
+        return self._expected_after() if state == _AFTER else _EXPECTED[state]
+
     def _expected_after(self) -> str:
         if self._top is None:
             return _EXPECTED[_END]
@@ -891,6 +906,8 @@ class PartialJSONParser:
     def _fail_in_string(self, offset: int, expected: str, reason: str = _INVALID) -> None:
         # The value keeps the string's text up to the error, as for the valid prefix.
         if not self._str_is_key:
+            if not self._str_placed:
+                self._show_string()
             self._sync_string()
             self._flush_delta()
         self._fail(offset, expected, reason)
@@ -927,11 +944,19 @@ class PartialJSONParser:
         if carry:
             word = _LITERALS[carry[0]][0]
             expected = f"'{word[len(carry)]}' (in '{word}')"
-        elif state == _AFTER:
-            expected = self._expected_after()
         else:
-            expected = _EXPECTED[state]
+            expected = self._expected(state)
         self._fail(end, expected, _EOF)
+
+
+# Where a value starts, its first character picks the method that reads it (strings
+# excepted: the scan loop reads them itself).
+_VALUE_SCANNERS: Final[dict[str, Callable[[PartialJSONParser, str, int, int], int]]] = {
+    "{": PartialJSONParser._scan_open,
+    "[": PartialJSONParser._scan_open,
+    **dict.fromkeys("-0123456789", PartialJSONParser._start_number),
+    **dict.fromkeys(_LITERALS, PartialJSONParser._scan_literal),
+}
 
 
 def parse_partial(text: str) -> object:

@@ -750,3 +750,122 @@ def test_parse_partial_hides_a_trailing_number_and_never_raises() -> None:
     assert parse_partial('{"a": 12}') == {"a": 12}
     assert parse_partial('{"a": 1,,') == {"a": 1}
     assert parse_partial("") is None
+
+
+# --------------------------------------------------------------------------------------
+# Fast paths agree with the general path on the same input
+# --------------------------------------------------------------------------------------
+
+_NUMBERISH = st.text(st.sampled_from("-+.eE0123456789"), min_size=1, max_size=8)
+
+
+@given(_NUMBERISH, st.sampled_from(["[{}]", '{{"k": {}}}', "{} ", "[{} ]", "[{}x"]))
+@settings(max_examples=300, deadline=None)
+def test_number_read_in_one_match_agrees_with_the_character_states(token: str, frame: str) -> None:
+    """A number read whole (one regex match) shows and fails as one followed char by char."""
+    text = frame.format(token)
+    whole = PartialJSONParser()  # the number and what ends it in one fragment
+    whole.feed(text)
+    chars = PartialJSONParser()  # every number cut by a boundary: the character states
+    for c in text:
+        chars.feed(c)
+    assert snapshot(whole) == snapshot(chars)
+    whole.finish()
+    chars.finish()
+    assert snapshot(whole) == snapshot(chars)
+
+
+@pytest.mark.parametrize(
+    "track", [pytest.param(False, id="plain"), pytest.param(True, id="deltas")]
+)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"body": "' + "abcdefgh" * 40 + '", "n": 1}', id="object"),
+        pytest.param('["' + "é😀 x" * 50 + '", "' + "y" * 30 + '"]', id="array"),
+        pytest.param('"' + "long text " * 40 + '"', id="root"),
+        pytest.param('{"' + "k" * 60 + '": "' + "v" * 60 + '"}', id="long-key"),
+    ],
+)
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_fragment_inside_a_string_agrees_with_the_scan(text: str, track: bool, size: int) -> None:
+    """Fragments wholly inside a string (taken without a scan) show what the scan shows."""
+    parser = PartialJSONParser(track_string_deltas=track)
+    rebuilt: dict[JSONPath, str] = {}
+    for stop in range(size, len(text) + size, size):
+        parser.feed(text[stop - size : stop])
+        scanned = PartialJSONParser()
+        scanned.feed(text[:stop])
+        assert snapshot(parser) == snapshot(scanned)
+        assert parser.peek() == parser.value
+        if track:
+            for path, delta in parser.take_string_deltas():
+                rebuilt[path] = rebuilt.get(path, "") + delta
+            assert rebuilt == {p: s for p, s in _strings_by_path(parser.value).items() if s}
+    assert same(parser.finish(), json.loads(text))
+
+
+@given(JSON_VALUES, st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_one_space_after_a_separator_reads_as_any_whitespace(value: object, ascii_: bool) -> None:
+    """', ' and ': ' (one space, skipped at once) show what ',\\t' and ':\\t' show, per prefix."""
+    spaced = json.dumps(value, ensure_ascii=ascii_, separators=(", ", ": "))
+    tabbed = json.dumps(value, ensure_ascii=ascii_, separators=(",\t", ":\t"))
+    assert len(spaced) == len(tabbed)
+    for k in range(len(spaced) + 1):
+        # Each prefix, and each prefix followed by something that may be invalid there.
+        for more in ("", "x", ",", "]", "}", '"'):
+            assert one_piece(spaced[:k] + more) == one_piece(tabbed[:k] + more)
+
+
+# --------------------------------------------------------------------------------------
+# What the parser promises across fragments
+# --------------------------------------------------------------------------------------
+
+
+def extends(old: object, new: object) -> bool:
+    """Whether ``new`` is ``old`` with more text read: nothing shown is taken back."""
+    if isinstance(old, str):
+        return isinstance(new, str) and new.startswith(old)
+    if isinstance(old, list):
+        return (
+            isinstance(new, list)
+            and len(new) >= len(old)
+            and all(extends(a, b) for a, b in zip(old, new, strict=False))
+        )
+    if isinstance(old, dict):
+        return (
+            isinstance(new, dict)
+            and list(new)[: len(old)] == list(old)
+            and all(extends(item, new[key]) for key, item in old.items())
+        )
+    return same(old, new)
+
+
+@given(fragmented())
+@settings(max_examples=200, deadline=None)
+def test_each_value_shown_extends_the_one_before(case: tuple[str, list[int]]) -> None:
+    """Without duplicate keys, what a fragment shows keeps all that was shown before it."""
+    text, cuts = case
+    parser = PartialJSONParser()
+    shown: tuple[bool, Any] = (False, None)
+    for start, stop in pairwise([0, *cuts, len(text)]):
+        parser.feed(text[start:stop])
+        now = snapshot(parser)[:2]
+        if shown[0]:
+            assert now[0] and extends(shown[1], now[1]), (shown, now)
+        shown = now
+    final = parser.finish()
+    assert not shown[0] or extends(shown[1], final)
+    assert same(final, json.loads(text))
+
+
+@given(fragmented())
+@settings(max_examples=100, deadline=None)
+def test_text_read_again_with_the_next_fragment_is_short(case: tuple[str, list[int]]) -> None:
+    """At most 11 characters (a cut escape, surrogate pair or literal) are re-read: O(n)."""
+    text, cuts = case
+    parser = PartialJSONParser()
+    for start, stop in pairwise([0, *cuts, len(text)]):
+        parser.feed(text[start:stop])
+        assert len(parser._carry) <= 11
