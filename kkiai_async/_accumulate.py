@@ -78,6 +78,7 @@ class _ChunkBody(msgspec.Struct, kw_only=True, gc=False):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    error: Any = None
 
 
 _BODY_DECODER = msgspec.json.Decoder(_ChunkBody)

@@ -101,15 +101,61 @@ def _stream_error(payload: object, raw: bytes) -> APIStreamError:
     )
 
 
+def _part_texts(parts: object, kind: str) -> list[str]:
+    """The ``text`` of each part of type ``kind`` in a list of content parts."""
+    if not isinstance(parts, list):
+        return []
+    return [
+        part["text"]
+        for part in parts
+        if isinstance(part, dict) and part.get("type") == kind and isinstance(part.get("text"), str)
+    ]
+
+
+def _read_content_parts(value: object) -> None:
+    """Rewrite, in a decoded chunk, each delta whose ``content`` is a list of parts.
+
+    Mistral streams ``[{"type": "text", "text": ...}]`` and, from its reasoning models,
+    ``[{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}]``: the text
+    parts become ``content``, the thinking text ``reasoning_content`` (after any the
+    delta had), and the list is kept as it came in ``content_parts``, with parts of any
+    other type (see :class:`~kkiai_async.types.ChoiceDelta`).
+    """
+    choices = value.get("choices") if isinstance(value, dict) else None
+    if not isinstance(choices, list):
+        return
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict) or not isinstance(delta.get("content"), list):
+            continue
+        parts = delta["content"]
+        text = _part_texts(parts, "text")
+        thinking: list[str] = []
+        for part in parts:
+            if isinstance(part, dict) and part.get("type") == "thinking":
+                inner = part.get("thinking")
+                thinking += [inner] if isinstance(inner, str) else _part_texts(inner, "text")
+        delta["content"] = "".join(text) if text else None
+        if thinking:
+            before = delta.get("reasoning_content")
+            delta["reasoning_content"] = (before if isinstance(before, str) else "") + "".join(
+                thinking
+            )
+        delta["content_parts"] = parts
+
+
 def _lenient_chunk(raw: bytes, exc: msgspec.ValidationError) -> ChatCompletionChunk:
-    """A chunk from a payload the typed decoder refused, when the refusal is only nulls.
+    """A chunk from a payload the typed decoder refused, when it can be read all the same.
 
     Relays send ``"choices": null``, ``"delta": null`` or ``"index": null`` where the
-    API omits the field; dropping the nulls lets the defaults apply.
+    API omits the field; dropping the nulls lets the defaults apply. Content sent as a
+    list of parts (Mistral) is read as text and reasoning (:func:`_read_content_parts`).
+    Only payloads the typed decoder refused come here: the common chunk pays nothing.
     """
     value = _ANY_DECODER.decode(raw)
     if isinstance(value, dict) and "error" in value and not value.get("choices"):
         raise _stream_error(value, raw)
+    _read_content_parts(value)
     try:
         return msgspec.convert(_drop_nulls(value), ChatCompletionChunk, strict=False)
     except msgspec.ValidationError:
@@ -277,6 +323,11 @@ async def _stream_items(
                 else:
                     merge(chunk, None)
                     yield chunk
+                if chunk.error is not None:
+                    # An error beside the chunk's choices (OpenRouter): what the chunk
+                    # carried is assembled and handed out, and then the stream fails.
+                    sent = {"error": chunk.error}
+                    raise _stream_error(sent, msgspec.json.encode(sent))
         if not done and not acc.finished:
             raise TruncatedStreamError(
                 "the stream ended before every choice finished (no [DONE] and no finish_reason)"

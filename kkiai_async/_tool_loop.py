@@ -97,6 +97,11 @@ class RoundStartedEvent(
 
     round: int
 
+    @property
+    def type(self) -> str:
+        """The event's tag, as in its JSON: ``"round.started"``."""
+        return self.__struct_config__.tag  # type: ignore[return-value]
+
 
 class ToolResultEvent(msgspec.Struct, kw_only=True, gc=False, tag_field="type", tag="tool.result"):
     """A tool of a run finished; ``content`` is what the model is sent.
@@ -117,6 +122,11 @@ class ToolResultEvent(msgspec.Struct, kw_only=True, gc=False, tag_field="type", 
     name: str
     content: str
     error: bool = False
+
+    @property
+    def type(self) -> str:
+        """The event's tag, as in its JSON: ``"tool.result"``."""
+        return self.__struct_config__.tag  # type: ignore[return-value]
 
 
 ToolRunEvent: TypeAlias = StreamEvent | RoundStartedEvent | ToolResultEvent

@@ -17,7 +17,7 @@ Rules every response type here follows:
 
 Stream events (:data:`StreamEvent`) are tagged on ``type`` so that ``match`` works and
 ``msgspec.json.encode(event)`` gives a self-describing object, ready to forward to a
-browser.
+browser; ``event.type`` is that tag.
 """
 
 from __future__ import annotations
@@ -435,6 +435,13 @@ class ChoiceDelta(msgspec.Struct, kw_only=True, gc=False):
     """What one chunk adds to one choice.
 
     ``reasoning`` is what some relays call ``reasoning_content``; both are read.
+
+    Mistral (and relays of it) stream ``content`` as a list of parts: ``{"type":
+    "text", "text": ...}`` and, from reasoning models, ``{"type": "thinking",
+    "thinking": [{"type": "text", "text": ...}]}``. Such a delta is read as the API's
+    shape: ``content`` is its text parts joined, ``reasoning_content`` its thinking
+    text, and ``content_parts`` keeps the list as it came, with parts of any other
+    type. ``content_parts`` is ``None`` for a delta whose content was a string.
     """
 
     role: str | None = None
@@ -444,6 +451,7 @@ class ChoiceDelta(msgspec.Struct, kw_only=True, gc=False):
     reasoning: str | None = None
     tool_calls: list[ChoiceDeltaToolCall] | None = None
     function_call: ChoiceDeltaFunctionCall | None = None
+    content_parts: list[Any] | None = None
 
 
 class ChunkChoice(msgspec.Struct, kw_only=True, gc=False):
@@ -456,7 +464,12 @@ class ChunkChoice(msgspec.Struct, kw_only=True, gc=False):
 
 
 class ChatCompletionChunk(msgspec.Struct, kw_only=True, gc=False):
-    """One ``data:`` payload of a streamed completion."""
+    """One ``data:`` payload of a streamed completion.
+
+    ``error`` is an error object sent beside the chunk's ``choices`` (OpenRouter reports
+    a failure mid-stream so, then ends the stream normally): the stream applies the
+    chunk, then raises :class:`~kkiai_async.APIStreamError`.
+    """
 
     id: str = ""
     object: str = "chat.completion.chunk"
@@ -466,6 +479,7 @@ class ChatCompletionChunk(msgspec.Struct, kw_only=True, gc=False):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    error: Any = None
 
 
 # --------------------------------------------------------------------------------------
@@ -482,6 +496,11 @@ class ChatCompletionChunk(msgspec.Struct, kw_only=True, gc=False):
 
 class _Event(msgspec.Struct, kw_only=True, gc=False, tag_field="type"):
     """Base of the stream events."""
+
+    @property
+    def type(self) -> str:
+        """The event's tag, as in its JSON (``"text.delta"`` ...)."""
+        return self.__struct_config__.tag  # type: ignore[return-value]
 
 
 class ChunkEvent(_Event, tag="chunk"):

@@ -757,3 +757,401 @@ async def test_event_stream_matches_the_accumulator_on_any_split(cuts: list[int]
         1700000000,
     )
     assert (completion.system_fingerprint, completion.service_tier) == ("fp_late", "flex")
+
+
+# ------------------------------------------------------------------------------------
+# Vendor stream shapes: what relays of other vendors' models really send
+# ------------------------------------------------------------------------------------
+
+
+def _delta_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return chunk(finish=finish, **extra) | {
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+    }
+
+
+def _call(**fragment: Any) -> dict[str, Any]:
+    return _delta_chunk({"tool_calls": [fragment]})
+
+
+_USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+_FILTER = {"hate": {"filtered": False, "severity": "safe"}}
+
+
+class _Shape:
+    """A vendor's stream and what it assembles to."""
+
+    def __init__(
+        self,
+        body: bytes,
+        *,
+        content: str | None = None,
+        reasoning: str | None = None,
+        calls: list[tuple[str, str, str]] | None = None,
+        finish: str | None = "stop",
+        usage: dict[str, int] | None = None,
+    ) -> None:
+        self.body = body
+        self.content = content
+        self.reasoning = reasoning
+        self.calls = calls
+        self.finish = finish
+        self.usage = usage
+
+
+_SHAPES = [
+    pytest.param(
+        _Shape(
+            sse_body(
+                _delta_chunk({"role": "assistant", "content": [{"type": "text", "text": "Hel"}]}),
+                _delta_chunk({"content": [{"type": "text", "text": "lo"}]}),
+                _delta_chunk({"content": ""}, "stop"),
+            ),
+            content="Hello",
+        ),
+        id="mistral-text-parts",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                _delta_chunk(
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "thinking", "thinking": [{"type": "text", "text": "Let "}]}
+                        ],
+                    }
+                ),
+                _delta_chunk(
+                    {
+                        "content": [
+                            {"type": "thinking", "thinking": [{"type": "text", "text": "me"}]}
+                        ]
+                    }
+                ),
+                _delta_chunk({"content": [{"type": "text", "text": "Hi"}]}),
+                _delta_chunk({"content": [{"type": "text", "text": "!"}]}, "stop"),
+            ),
+            content="Hi!",
+            reasoning="Let me",
+        ),
+        id="mistral-thinking-parts",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                _delta_chunk({"content": "See "}),
+                _delta_chunk({"content": [{"type": "reference", "reference_ids": [1, 2]}]}),
+                _delta_chunk({"content": "this."}, "stop"),
+            ),
+            content="See this.",
+        ),
+        id="mistral-other-part",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                _delta_chunk(
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "reasoning": "Think",
+                        "reasoning_details": [
+                            {"type": "reasoning.text", "text": "Think", "index": 0}
+                        ],
+                    }
+                ),
+                _delta_chunk({"content": "", "reasoning": "ing", "reasoning_details": []}),
+                _delta_chunk({"content": "Done"}, "stop"),
+            ),
+            content="Done",
+            reasoning="Thinking",
+        ),
+        id="openrouter-reasoning-details",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                _delta_chunk({"role": "assistant", "content": "Rain "}),
+                _delta_chunk(
+                    {
+                        "content": "today.",
+                        "annotations": [
+                            {
+                                "type": "url_citation",
+                                "url_citation": {
+                                    "start_index": 0,
+                                    "end_index": 11,
+                                    "title": "Weather",
+                                    "url": "https://example.com/",
+                                },
+                            }
+                        ],
+                    }
+                ),
+                _delta_chunk({}, "stop"),
+            ),
+            content="Rain today.",
+        ),
+        id="openai-annotations",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                _call(id="call_1", type="function", function={"name": "f", "arguments": '{"a"'}),
+                _call(function={"arguments": ": 1}"}),
+                _delta_chunk({}, "tool_calls"),
+            ),
+            calls=[("call_1", "f", '{"a": 1}')],
+            finish="tool_calls",
+        ),
+        id="tool-call-without-index",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                _call(index=1, id="call_1", type="function", function={"name": "f"}),
+                _call(index=1, function={"arguments": "{}"}),
+                _call(index=2, id="call_2", type="function", function={"name": "g"}),
+                _call(index=2, function={"arguments": '{"b": 2}'}),
+                _delta_chunk({}, "tool_calls"),
+            ),
+            calls=[("call_1", "f", "{}"), ("call_2", "g", '{"b": 2}')],
+            finish="tool_calls",
+        ),
+        id="first-tool-call-index-1",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                _call(
+                    index=0, id="call_9", type="function", function={"name": "f", "arguments": ""}
+                ),
+                _call(
+                    index=0, id="call_9", type="function", function={"name": "f", "arguments": "{"}
+                ),
+                _call(
+                    index=0, id="call_9", type="function", function={"name": "f", "arguments": "}"}
+                ),
+                _delta_chunk({}, "tool_calls"),
+            ),
+            calls=[("call_9", "f", "{}")],
+            finish="tool_calls",
+        ),
+        id="id-and-name-on-every-fragment",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                chunk("Hi", role="assistant"),
+                {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": []},
+                chunk(finish="stop"),
+            ),
+            content="Hi",
+        ),
+        id="empty-choices-without-usage",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                {
+                    "choices": [],
+                    "created": 0,
+                    "id": "",
+                    "model": "",
+                    "object": "",
+                    "prompt_filter_results": [
+                        {"prompt_index": 0, "content_filter_results": _FILTER}
+                    ],
+                },
+                chunk("Hi", role="assistant")
+                | {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": "Hi"},
+                            "finish_reason": None,
+                            "content_filter_results": _FILTER,
+                        }
+                    ]
+                },
+                chunk(finish="stop"),
+            ),
+            content="Hi",
+        ),
+        id="azure-prompt-filter-results",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                chunk("Hi", role="assistant"),
+                chunk(finish="stop"),
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion.done",
+                    "choices": [],
+                    "usage": _USAGE,
+                },
+            ),
+            content="Hi",
+            usage=_USAGE,
+        ),
+        id="object-chat-completion-done",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                {
+                    "id": "c",
+                    "model": "m",
+                    "created": 1,
+                    "choices": [{"index": 0, "delta": {"content": "Hi"}}],
+                },
+                {
+                    "id": "c",
+                    "model": "m",
+                    "created": 1,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                },
+            ),
+            content="Hi",
+        ),
+        id="chunks-without-object",
+    ),
+    pytest.param(
+        _Shape(
+            sse_body(
+                chunk("Hi", role="assistant", usage={**_USAGE, "completion_tokens": 1}),
+                chunk("!", usage=_USAGE),
+                chunk(finish="stop", usage=_USAGE),
+            ),
+            content="Hi!",
+            usage=_USAGE,
+        ),
+        id="usage-on-every-chunk",
+    ),
+    pytest.param(
+        _Shape(sse_body(chunk("Hi", role="assistant"), chunk("!")), content="Hi!", finish=None),
+        id="no-finish-reason-then-done",
+    ),
+    pytest.param(
+        _Shape(
+            b": OPENROUTER PROCESSING\n\n"
+            + sse_body(chunk("Hi", role="assistant"))[: -len(b"data: [DONE]\n\n")]
+            + b": PROCESSING\n\n"
+            + sse_body(chunk(finish="stop")),
+            content="Hi",
+        ),
+        id="processing-comments",
+    ),
+]
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+async def test_vendor_shapes(server: Server, client: kk.AsyncClient, shape: _Shape) -> None:
+    """Each vendor's documented stream shape assembles alike as chunks, events and completion."""
+    server.queue(Reply(body=shape.body), Reply(body=shape.body))
+    stream = await _stream(client)
+    chunks = await _collect(stream)
+    completion = await stream.final_completion()
+    async with client.chat.completions.stream(model="m", messages=MESSAGES) as events:
+        seen = [e async for e in events]
+        assert await events.final_completion() == completion
+    message = completion.choices[0].message
+    assert (message.content, message.reasoning_content) == (shape.content, shape.reasoning)
+    calls = [(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or []]
+    assert calls == (shape.calls or [])
+    assert completion.choices[0].finish_reason == shape.finish
+    assert completion.usage == (None if shape.usage is None else kk.Usage(**shape.usage))
+    texts = "".join(e.delta for e in seen if isinstance(e, kk.TextDeltaEvent))
+    thoughts = "".join(e.delta for e in seen if isinstance(e, kk.ReasoningDeltaEvent))
+    assert (texts or None, thoughts or None) == (shape.content, shape.reasoning)
+    acc = kk.ChatCompletionAccumulator()
+    fed = [e for c in chunks for e in acc.process(c)] + acc.end()
+    assert [msgspec.to_builtins(e) for e in fed] == [msgspec.to_builtins(e) for e in seen]
+    assert acc.final_completion() == completion
+
+
+async def test_content_parts_are_kept_on_the_delta(server: Server, client: kk.AsyncClient) -> None:
+    """Content parts of any type stay on the delta as they came; string content has none."""
+    parts = [{"type": "reference", "reference_ids": [1]}, {"type": "text", "text": "Hi"}]
+    body = sse_body(chunk("A"), _delta_chunk({"content": parts}), chunk(finish="stop"))
+    server.queue(Reply(body=body))
+    chunks = await _collect(await _stream(client))
+    assert [c.choices[0].delta.content_parts for c in chunks] == [None, parts, None]
+    assert [c.choices[0].delta.content for c in chunks] == ["A", "Hi", None]
+
+
+async def test_error_beside_choices_raises_after_the_chunk(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """An error object in a chunk with choices (OpenRouter) is applied, then raised."""
+    error = {"code": 502, "message": "Provider disconnected"}
+    failed = _delta_chunk({"content": " wor"}, "error", usage=_USAGE) | {"error": error}
+    body = sse_body(chunk("Hello", role="assistant"), failed)
+    server.queue(Reply(body=body), Reply(body=body))
+    stream = await _stream(client)
+    seen: list[kk.ChatCompletionChunk] = []
+    with pytest.raises(kk.APIStreamError, match="Provider disconnected") as info:
+        async with stream:
+            async for c in stream:
+                seen.append(c)
+    assert [c.choices[0].delta.content for c in seen] == ["Hello", " wor"]
+    partial = info.value.partial
+    assert partial is not None
+    assert _text(partial) == "Hello wor"
+    assert partial.usage == kk.Usage(**_USAGE)
+    assert info.value.body == error
+    texts: list[str] = []
+    async with client.chat.completions.stream(model="m", messages=MESSAGES) as events:
+        with pytest.raises(kk.APIStreamError) as again:
+            async for text in events.text_stream:
+                texts.append(text)
+    assert texts == ["Hello", " wor"]
+    assert again.value.partial is not None
+    assert _text(again.value.partial) == "Hello wor"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(
+            b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", '
+            b'"message": "Overloaded"}}\n\n',
+            id="anthropic-shape",
+        ),
+        pytest.param(
+            b'event: error\ndata: {"error": {"message": "Overloaded", "code": 529}}\n\n',
+            id="openai-shape",
+        ),
+    ],
+)
+async def test_vendor_error_events(server: Server, client: kk.AsyncClient, event: bytes) -> None:
+    """An `event: error` in a vendor's shape raises APIStreamError with its message."""
+    server.queue(Reply(body=sse_body(chunk("Hi"), done=False) + event))
+    with pytest.raises(kk.APIStreamError, match="Overloaded") as info:
+        await _collect(await _stream(client))
+    assert info.value.partial is not None
+    assert _text(info.value.partial) == "Hi"
+
+
+def test_events_expose_their_tag_as_type() -> None:
+    """event.type is the tag in the event's JSON, for every stream event class."""
+    events = [
+        kk.TextDeltaEvent(choice_index=0, delta="x"),
+        kk.ChoiceFinishedEvent(choice_index=0, finish_reason="stop"),
+        kk.UsageEvent(usage=kk.Usage()),
+        kk.ToolCallStartedEvent(choice_index=0, index=0, id=None, name="f"),
+        kk.RoundStartedEvent(round=1),
+        kk.ToolResultEvent(round=1, index=0, tool_call_id="c", name="f", content="1"),
+    ]
+    for event in events:
+        assert event.type == msgspec.to_builtins(event)["type"]
+    assert [e.type for e in events] == [
+        "text.delta",
+        "choice.finished",
+        "usage",
+        "tool_call.started",
+        "round.started",
+        "tool.result",
+    ]
