@@ -39,17 +39,11 @@ from ._exceptions import (
     UnknownParameterError,
     UnprocessableEntityError,
 )
-from ._retry import Timeout
+from ._chat_params import ChatParams, ModelParams, ParseParams, RequestOptions, ToolRunParams
+from ._config import USE_CLIENT_DEFAULT, Timeout
 from ._stream import (
     ChatCompletionEventStream,
     ChatCompletionStream,
-)
-from ._tool_loop import (
-    RoundStartedEvent,
-    ToolResultEvent,
-    ToolRunEvent,
-    ToolRunResult,
-    ToolRunStream,
 )
 from ._version import __version__
 from .types import (
@@ -113,6 +107,13 @@ from .types import (
 
 if TYPE_CHECKING:
     from . import batch, tools
+    from ._tool_loop import (
+        RoundStartedEvent,
+        ToolResultEvent,
+        ToolRunEvent,
+        ToolRunResult,
+        ToolRunStream,
+    )
     from .tools import (
         FunctionTool,
         Toolbox,
@@ -128,6 +129,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "FunctionTool": (".tools", "FunctionTool"),
     "Toolbox": (".tools", "Toolbox"),
     "call_tool": (".tools", "call_tool"),
+    "RoundStartedEvent": ("._tool_loop", "RoundStartedEvent"),
+    "ToolResultEvent": ("._tool_loop", "ToolResultEvent"),
+    "ToolRunEvent": ("._tool_loop", "ToolRunEvent"),
+    "ToolRunResult": ("._tool_loop", "ToolRunResult"),
+    "ToolRunStream": ("._tool_loop", "ToolRunStream"),
     "tool": (".tools", "tool"),
 }
 
@@ -177,6 +183,7 @@ __all__ = [
     "ChatCompletionMessageToolCall",
     "ChatCompletionStream",
     "ChatCompletionTokenLogprob",
+    "ChatParams",
     "Choice",
     "ChoiceDelta",
     "ChoiceDeltaFunctionCall",
@@ -208,9 +215,11 @@ __all__ = [
     "LogprobsEvent",
     "MaxRoundsExceededError",
     "Message",
+    "ModelParams",
     "NamedFunction",
     "NamedToolChoice",
     "NotFoundError",
+    "ParseParams",
     "PermissionDeniedError",
     "PromptTokensDetails",
     "RateLimitError",
@@ -219,6 +228,7 @@ __all__ = [
     "ReasoningDoneEvent",
     "RefusalDeltaEvent",
     "RefusalDoneEvent",
+    "RequestOptions",
     "ResponseFormat",
     "ResponseFormatJSONObject",
     "ResponseFormatJSONSchema",
@@ -241,11 +251,13 @@ __all__ = [
     "ToolMessage",
     "ToolResultEvent",
     "ToolRunEvent",
+    "ToolRunParams",
     "ToolRunResult",
     "ToolRunStream",
     "Toolbox",
     "TopLogprob",
     "TruncatedStreamError",
+    "USE_CLIENT_DEFAULT",
     "UnknownParameterError",
     "UnprocessableEntityError",
     "Usage",

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast, overload
 
 import msgspec
+from typing_extensions import Unpack
 
-from . import _tool_loop
 from ._accumulate import ChatCompletionAccumulator
+from ._chat_params import REQUEST_OPTIONS, ChatParams, ToolObject, ToolRunParams
+from ._config import USE_CLIENT_DEFAULT, Timeout, UseClientDefault
 from ._exceptions import InvalidParameterError, request_id_from
 from ._params import build_body
-from ._retry import Timeout
 from ._stream import (
     BytesResponse,
     ChatCompletionEventStream,
@@ -27,21 +28,16 @@ from ._stream import (
     decode_completion,
     open_stream,
 )
-from .tools import Toolbox, ToolLike
 from .types import (
     ChatCompletion,
-    ChatCompletionMessage,
-    Message,
-    ResponseFormat,
     ResponseFormatJSONObject,
     ResponseFormatJSONSchema,
-    StreamOptions,
-    Tool,
-    ToolChoice,
 )
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
+    from ._tool_loop import ToolRunResult, ToolRunStream
+    from .tools import Toolbox, ToolLike
 
 __all__ = [
     "AsyncCompletions",
@@ -54,18 +50,34 @@ __all__ = [
 _ENCODER = msgspec.json.Encoder()
 
 
-class ToolObject(Protocol):
-    """A tool given as an object (a ``@kk.tool`` function): its definition is sent.
+class _Options(NamedTuple):
+    """The request options of a call: how it is sent, not what."""
 
-    When it also has ``name`` and ``arguments_type``, :meth:`AsyncCompletions.stream`
-    decodes that tool's arguments into ``arguments_type``
-    (:attr:`~kkiai_async.types.ToolCallDoneEvent.value`).
-    """
+    extra_headers: Mapping[str, str] | None
+    timeout: Timeout | float | UseClientDefault | None
+    max_retries: int | None
 
-    @property
-    def definition(self) -> Tool | Mapping[str, Any]:
-        """The tool as the API takes it."""
-        ...
+
+def _prepare(params: Mapping[str, Any], *, stream: bool) -> tuple[dict[str, object], _Options]:
+    """Split a call's keywords into the checked body and the request options."""
+    extra_headers: Mapping[str, str] | None = None
+    timeout: Timeout | float | UseClientDefault | None = USE_CLIENT_DEFAULT
+    max_retries: int | None = None
+    if REQUEST_OPTIONS.isdisjoint(params):
+        fields: Mapping[str, Any] = params
+    else:
+        fields = dict(params)
+        extra_headers = fields.pop("extra_headers", None)
+        timeout = fields.pop("timeout", USE_CLIENT_DEFAULT)
+        max_retries = fields.pop("max_retries", None)
+        # extra_body is part of the body: build_body merges it.
+        if "extra_body" in params:
+            fields["extra_body"] = params["extra_body"]
+    if stream:
+        fields = {**fields, "stream": True}
+    elif "stream" in fields:
+        fields = {k: v for k, v in fields.items() if k != "stream"}
+    return build_body(fields), _Options(extra_headers, timeout, max_retries)
 
 
 def _encode(body: dict[str, object]) -> bytes:
@@ -109,133 +121,35 @@ class AsyncCompletions:
 
     @overload
     async def create(
-        self,
-        *,
-        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
-        model: str,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        n: int | None = None,
-        stream: Literal[False] | None = False,
-        stop: str | Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
-        user: str | None = None,
-        response_format: ResponseFormat | Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Tool | Mapping[str, Any] | ToolObject] | None = None,
-        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
-        parallel_tool_calls: bool | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        stream_options: StreamOptions | Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        self, *, stream: Literal[False] | None = False, **params: Unpack[ChatParams]
     ) -> ChatCompletion: ...
 
     @overload
     async def create(
-        self,
-        *,
-        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
-        model: str,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        n: int | None = None,
-        stream: Literal[True],
-        stop: str | Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
-        user: str | None = None,
-        response_format: ResponseFormat | Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Tool | Mapping[str, Any] | ToolObject] | None = None,
-        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
-        parallel_tool_calls: bool | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        stream_options: StreamOptions | Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        self, *, stream: Literal[True], **params: Unpack[ChatParams]
     ) -> ChatCompletionStream: ...
 
     @overload
     async def create(
-        self,
-        *,
-        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
-        model: str,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        n: int | None = None,
-        stream: bool | None = False,
-        stop: str | Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
-        user: str | None = None,
-        response_format: ResponseFormat | Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Tool | Mapping[str, Any] | ToolObject] | None = None,
-        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
-        parallel_tool_calls: bool | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        stream_options: StreamOptions | Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        self, *, stream: bool | None = False, **params: Unpack[ChatParams]
     ) -> ChatCompletion | ChatCompletionStream: ...
 
     async def create(
-        self,
-        *,
-        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
-        model: str,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        n: int | None = None,
-        stream: bool | None = False,
-        stop: str | Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
-        user: str | None = None,
-        response_format: ResponseFormat | Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Tool | Mapping[str, Any] | ToolObject] | None = None,
-        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
-        parallel_tool_calls: bool | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        stream_options: StreamOptions | Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        self, *, stream: bool | None = False, **params: Unpack[ChatParams]
     ) -> ChatCompletion | ChatCompletionStream:
         """Create a chat completion: whole, or streamed as chunks.
 
-        The parameters are those of the API (``seed`` is what its documentation calls
-        ``seen``); ``None`` leaves one out, so the server's default applies. Messages,
-        tools, ``tool_choice`` and ``response_format`` are accepted as plain dicts of
-        the API's shape or as the structs of :mod:`kkiai_async.types`; a tool may also be
-        an object with a ``.definition`` (a ``@kk.tool`` function).
+        The keywords are those of the API (every field of :class:`~kkiai_async.ChatParams`,
+        each shown with its type by editors; ``seed`` is what the API's documentation
+        calls ``seen``), plus the request options ``extra_body``, ``extra_headers``,
+        ``timeout`` and ``max_retries``. ``None`` leaves a parameter out, so the
+        server's default applies. Messages, tools, ``tool_choice`` and
+        ``response_format`` are accepted as plain dicts of the API's shape or as the
+        structs of :mod:`kkiai_async.types`; a tool may also be an object with a
+        ``.definition`` (a ``@kk.tool`` function). Everything is checked before a byte
+        is sent; a keyword the client does not know raises
+        :class:`~kkiai_async.UnknownParameterError` (a ``TypeError``) naming the
+        closest known one, and vendor parameters go in ``extra_body``.
 
         Retries: a failed attempt is retried (at most ``max_retries`` times, after a
         backoff that honours ``Retry-After``) when it got 408, 409, 429 or a 5xx, or
@@ -245,35 +159,9 @@ class AsyncCompletions:
         is logged at INFO on the ``"kkiai_async"`` logger.
 
         Args:
-            messages: The conversation so far.
-            model: The model's id.
-            temperature: Sampling temperature, 0 to 2.
-            top_p: Nucleus sampling mass, 0 to 1.
-            n: How many choices to generate.
             stream: ``True`` to get a :class:`ChatCompletionStream` as soon as the
                 response headers are in.
-            stop: Up to 4 sequences where generation stops.
-            max_tokens: The most tokens to generate.
-            max_completion_tokens: The newer name of ``max_tokens``, counting
-                reasoning tokens too.
-            presence_penalty: -2 to 2.
-            frequency_penalty: -2 to 2.
-            logit_bias: Token id -> bias (-100 to 100).
-            user: An id of the end user, for abuse monitoring.
-            response_format: ``{"type": "json_object"}`` or ``{"type": "json_schema",
-                "json_schema": {...}}`` for JSON replies.
-            seed: For best-effort deterministic sampling.
-            tools: The tools the model may call.
-            tool_choice: ``"none"``, ``"auto"``, ``"required"`` or a named function.
-            parallel_tool_calls: Whether the model may call several tools at once.
-            logprobs: Return the log probabilities of the output tokens.
-            top_logprobs: With ``logprobs``, how many alternatives per token (0-20).
-            stream_options: ``{"include_usage": True}`` for a final usage chunk.
-            extra_body: Vendor parameters, merged into the body last, unchecked.
-            extra_headers: Headers for this request only.
-            timeout: This request's limits (:class:`Timeout` or seconds); ``None``
-                uses the client's. Pass ``kk.Timeout(None, None, None)`` for none.
-            max_retries: This request's retry count; ``None`` uses the client's.
+            **params: The request's parameters and options (:class:`ChatParams`).
 
         Returns:
             A :class:`ChatCompletion`; with ``stream=True`` a
@@ -281,6 +169,7 @@ class AsyncCompletions:
 
         Raises:
             InvalidParameterError: A parameter is wrong; nothing was sent.
+            UnknownParameterError: A keyword the client does not know.
             APIStatusError: The server answered with an error status (a subclass per
                 status: ``RateLimitError``, ``AuthenticationError``...).
             APIConnectionError: The connection failed; ``APITimeoutError`` when a
@@ -289,62 +178,23 @@ class AsyncCompletions:
             APIProtocolError: The response is not a completion (or not an event stream).
             ClientClosedError: The client is closed.
         """
-        params = {
-            "messages": messages,
-            "model": model,
-            "temperature": temperature,
-            "top_p": top_p,
-            "n": n,
-            "stream": True if stream else None,
-            "stop": stop,
-            "max_tokens": max_tokens,
-            "max_completion_tokens": max_completion_tokens,
-            "presence_penalty": presence_penalty,
-            "frequency_penalty": frequency_penalty,
-            "logit_bias": logit_bias,
-            "user": user,
-            "response_format": response_format,
-            "seed": seed,
-            "tools": tools,
-            "tool_choice": tool_choice,
-            "parallel_tool_calls": parallel_tool_calls,
-            "logprobs": logprobs,
-            "top_logprobs": top_logprobs,
-            "stream_options": stream_options,
-            "extra_body": extra_body,
-        }
+        self._client._check_open()
+        body, options = _prepare(params, stream=bool(stream))
         if stream:
-            self._client._check_open()
             return await self._open(
-                _encode(build_body(params)),
-                ChatCompletionAccumulator(),
-                accumulate=True,
-                extra_headers=extra_headers,
-                timeout=timeout,
-                max_retries=max_retries,
+                _encode(body), ChatCompletionAccumulator(), accumulate=True, options=options
             )
-        raw = await self._create_whole(
-            params, extra_headers=extra_headers, timeout=timeout, max_retries=max_retries
-        )
+        raw = await self._create_whole(body, options)
         return raw.parse()
 
-    async def _create_whole(
-        self,
-        params: Mapping[str, object],
-        *,
-        extra_headers: Mapping[str, str] | None,
-        timeout: Timeout | float | None,
-        max_retries: int | None,
-    ) -> RawResponse:
+    async def _create_whole(self, body: dict[str, object], options: _Options) -> RawResponse:
         """Send a non-streamed request; the completion with the response's metadata."""
-        self._client._check_open()
-        encoded = _encode(build_body(params))
         response, data = await self._client._send(
-            encoded,
+            _encode(body),
             stream=False,
-            timeout=timeout,
-            max_retries=max_retries,
-            extra_headers=extra_headers,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            extra_headers=options.extra_headers,
         )
         request_id = request_id_from(response.headers)
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -369,32 +219,7 @@ class AsyncCompletions:
         return RawCompletions(self)
 
     def stream(
-        self,
-        *,
-        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
-        model: str,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        n: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
-        user: str | None = None,
-        response_format: ResponseFormat | Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Tool | Mapping[str, Any] | ToolObject] | None = None,
-        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
-        parallel_tool_calls: bool | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        stream_options: StreamOptions | Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
+        self, **params: Unpack[ChatParams]
     ) -> AbstractAsyncContextManager[ChatCompletionEventStream]:
         """Stream a chat completion as typed events.
 
@@ -414,108 +239,33 @@ class AsyncCompletions:
         (``ToolCallDoneEvent.value``).
 
         Args:
-            messages: As for :meth:`create`, and every other parameter too.
-            model: The model's id.
-            temperature: See :meth:`create`.
-            top_p: See :meth:`create`.
-            n: See :meth:`create`.
-            stop: See :meth:`create`.
-            max_tokens: See :meth:`create`.
-            max_completion_tokens: See :meth:`create`.
-            presence_penalty: See :meth:`create`.
-            frequency_penalty: See :meth:`create`.
-            logit_bias: See :meth:`create`.
-            user: See :meth:`create`.
-            response_format: See :meth:`create`.
-            seed: See :meth:`create`.
-            tools: See :meth:`create`.
-            tool_choice: See :meth:`create`.
-            parallel_tool_calls: See :meth:`create`.
-            logprobs: See :meth:`create`.
-            top_logprobs: See :meth:`create`.
-            stream_options: See :meth:`create`.
-            extra_body: See :meth:`create`.
-            extra_headers: See :meth:`create`.
-            timeout: See :meth:`create`.
-            max_retries: See :meth:`create`.
+            **params: As for :meth:`create` (:class:`ChatParams`).
 
         Returns:
             An async context manager yielding a :class:`ChatCompletionEventStream`.
 
         Raises:
             InvalidParameterError: A parameter is wrong; nothing was sent.
+            UnknownParameterError: A keyword the client does not know.
         """
         self._client._check_open()
-        body = build_body(
-            {
-                "messages": messages,
-                "model": model,
-                "temperature": temperature,
-                "top_p": top_p,
-                "n": n,
-                "stream": True,
-                "stop": stop,
-                "max_tokens": max_tokens,
-                "max_completion_tokens": max_completion_tokens,
-                "presence_penalty": presence_penalty,
-                "frequency_penalty": frequency_penalty,
-                "logit_bias": logit_bias,
-                "user": user,
-                "response_format": response_format,
-                "seed": seed,
-                "tools": tools,
-                "tool_choice": tool_choice,
-                "parallel_tool_calls": parallel_tool_calls,
-                "logprobs": logprobs,
-                "top_logprobs": top_logprobs,
-                "stream_options": stream_options,
-                "extra_body": extra_body,
-            }
-        )
+        body, options = _prepare(params, stream=True)
         accumulator = ChatCompletionAccumulator(
-            parse_content=_wants_json(response_format), arg_types=_arg_types(tools)
+            parse_content=_wants_json(body.get("response_format")),
+            arg_types=_arg_types(params.get("tools")),
         )
-        return _EventStreamManager(
-            self,
-            _encode(body),
-            accumulator,
-            extra_headers=extra_headers,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        return _EventStreamManager(self, _encode(body), accumulator, options)
 
     async def run_tools(
         self,
         *,
-        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
-        model: str,
         tools: Toolbox | Sequence[ToolLike],
-        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
         max_rounds: int = 8,
         parallel: bool = True,
         max_concurrency: int = 8,
         tool_timeout: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        n: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
-        user: str | None = None,
-        response_format: ResponseFormat | Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        parallel_tool_calls: bool | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        stream_options: StreamOptions | Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-    ) -> _tool_loop.ToolRunResult:
+        **params: Unpack[ToolRunParams],
+    ) -> ToolRunResult:
         """Run a conversation with tools to its end: request, run the calls, repeat.
 
         Each round sends the conversation; when the model calls tools, they are run
@@ -537,12 +287,9 @@ class AsyncCompletions:
         cancels the running tools (and waits until they have finished).
 
         Args:
-            messages: The conversation so far.
-            model: The model's id.
             tools: The tools: ``@kk.tool`` functions, plain functions, definitions
                 (which are offered but answered with an error when called), or a
                 :class:`~kkiai_async.tools.Toolbox`.
-            tool_choice: For the first request; see above for the later ones.
             max_rounds: The most requests to send (at least 1).
             parallel: Run the calls of one turn concurrently; ``False`` runs them one
                 after the other, in order (for tools that must not overlap). Unlike
@@ -550,26 +297,10 @@ class AsyncCompletions:
             max_concurrency: The most tools running at once.
             tool_timeout: Seconds each tool may run (``None``: no limit); a tool that
                 takes longer is answered with an error message.
-            temperature: See :meth:`create`, and every parameter below too.
-            top_p: See :meth:`create`.
-            n: Must be 1 or ``None``: a run follows one conversation.
-            stop: See :meth:`create`.
-            max_tokens: See :meth:`create`.
-            max_completion_tokens: See :meth:`create`.
-            presence_penalty: See :meth:`create`.
-            frequency_penalty: See :meth:`create`.
-            logit_bias: See :meth:`create`.
-            user: See :meth:`create`.
-            response_format: See :meth:`create`.
-            seed: See :meth:`create`.
-            parallel_tool_calls: See :meth:`create`.
-            logprobs: See :meth:`create`.
-            top_logprobs: See :meth:`create`.
-            stream_options: See :meth:`create`.
-            extra_body: See :meth:`create`.
-            extra_headers: See :meth:`create`.
-            timeout: See :meth:`create` (for each request, not for the run).
-            max_retries: See :meth:`create` (for each request).
+            **params: The keywords of :meth:`create` but ``tools`` and ``stream``
+                (:class:`ToolRunParams`); ``tool_choice`` is for the first request
+                (see above), ``n`` must be 1 or ``None`` (a run follows one
+                conversation), and ``timeout``/``max_retries`` apply to each request.
 
         Returns:
             A :class:`~kkiai_async.ToolRunResult`: the last ``completion``, the whole
@@ -583,35 +314,17 @@ class AsyncCompletions:
             ToolDefinitionError: ``tools`` holds something that is not a tool.
             APIError: As for :meth:`create`, from any round.
         """
-        params = {
-            "model": model,
-            "temperature": temperature,
-            "top_p": top_p,
-            "n": n,
-            "stop": stop,
-            "max_tokens": max_tokens,
-            "max_completion_tokens": max_completion_tokens,
-            "presence_penalty": presence_penalty,
-            "frequency_penalty": frequency_penalty,
-            "logit_bias": logit_bias,
-            "user": user,
-            "response_format": response_format,
-            "seed": seed,
-            "parallel_tool_calls": parallel_tool_calls,
-            "logprobs": logprobs,
-            "top_logprobs": top_logprobs,
-            "stream_options": stream_options,
-            "extra_body": extra_body,
-            "extra_headers": extra_headers,
-            "timeout": timeout,
-            "max_retries": max_retries,
-        }
+        from . import _tool_loop
+
+        loop_params: dict[str, Any] = dict(params)
+        messages = loop_params.pop("messages", None)
+        tool_choice = loop_params.pop("tool_choice", None)
         return await _tool_loop.run_tools(
             self,
             messages=messages,
             tools=tools,
             tool_choice=tool_choice,
-            params=params,
+            params=loop_params,
             max_rounds=max_rounds,
             parallel=parallel,
             max_concurrency=max_concurrency,
@@ -621,35 +334,13 @@ class AsyncCompletions:
     def stream_tools(
         self,
         *,
-        messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
-        model: str,
         tools: Toolbox | Sequence[ToolLike],
-        tool_choice: ToolChoice | Mapping[str, Any] | None = None,
         max_rounds: int = 8,
         parallel: bool = True,
         max_concurrency: int = 8,
         tool_timeout: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        n: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        logit_bias: Mapping[int, float] | Mapping[str, float] | None = None,
-        user: str | None = None,
-        response_format: ResponseFormat | Mapping[str, Any] | None = None,
-        seed: int | None = None,
-        parallel_tool_calls: bool | None = None,
-        logprobs: bool | None = None,
-        top_logprobs: int | None = None,
-        stream_options: StreamOptions | Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-    ) -> _tool_loop.ToolRunStream:
+        **params: Unpack[ToolRunParams],
+    ) -> ToolRunStream:
         """:meth:`run_tools` as events: each round's stream, and each tool's result.
 
         Use it with ``async with``; the first request is sent when iteration starts::
@@ -675,34 +366,12 @@ class AsyncCompletions:
         ends the request and cancels the running tools.
 
         Args:
-            messages: As for :meth:`run_tools`, and every other parameter too.
-            model: See :meth:`run_tools`.
             tools: See :meth:`run_tools`.
-            tool_choice: See :meth:`run_tools`.
             max_rounds: See :meth:`run_tools`.
             parallel: See :meth:`run_tools`.
             max_concurrency: See :meth:`run_tools`.
             tool_timeout: See :meth:`run_tools`.
-            temperature: See :meth:`create`.
-            top_p: See :meth:`create`.
-            n: Must be 1 or ``None``.
-            stop: See :meth:`create`.
-            max_tokens: See :meth:`create`.
-            max_completion_tokens: See :meth:`create`.
-            presence_penalty: See :meth:`create`.
-            frequency_penalty: See :meth:`create`.
-            logit_bias: See :meth:`create`.
-            user: See :meth:`create`.
-            response_format: See :meth:`create`.
-            seed: See :meth:`create`.
-            parallel_tool_calls: See :meth:`create`.
-            logprobs: See :meth:`create`.
-            top_logprobs: See :meth:`create`.
-            stream_options: See :meth:`create`.
-            extra_body: See :meth:`create`.
-            extra_headers: See :meth:`create`.
-            timeout: See :meth:`create`.
-            max_retries: See :meth:`create`.
+            **params: As for :meth:`run_tools` (:class:`ToolRunParams`).
 
         Returns:
             A :class:`~kkiai_async.ToolRunStream`.
@@ -711,35 +380,17 @@ class AsyncCompletions:
             InvalidParameterError: A parameter is wrong; nothing was sent.
             ToolDefinitionError: ``tools`` holds something that is not a tool.
         """
-        params = {
-            "model": model,
-            "temperature": temperature,
-            "top_p": top_p,
-            "n": n,
-            "stop": stop,
-            "max_tokens": max_tokens,
-            "max_completion_tokens": max_completion_tokens,
-            "presence_penalty": presence_penalty,
-            "frequency_penalty": frequency_penalty,
-            "logit_bias": logit_bias,
-            "user": user,
-            "response_format": response_format,
-            "seed": seed,
-            "parallel_tool_calls": parallel_tool_calls,
-            "logprobs": logprobs,
-            "top_logprobs": top_logprobs,
-            "stream_options": stream_options,
-            "extra_body": extra_body,
-            "extra_headers": extra_headers,
-            "timeout": timeout,
-            "max_retries": max_retries,
-        }
+        from . import _tool_loop
+
+        loop_params: dict[str, Any] = dict(params)
+        messages = loop_params.pop("messages", None)
+        tool_choice = loop_params.pop("tool_choice", None)
         return _tool_loop.stream_tools(
             self,
             messages=messages,
             tools=tools,
             tool_choice=tool_choice,
-            params=params,
+            params=loop_params,
             max_rounds=max_rounds,
             parallel=parallel,
             max_concurrency=max_concurrency,
@@ -752,16 +403,14 @@ class AsyncCompletions:
         accumulator: ChatCompletionAccumulator,
         *,
         accumulate: bool,
-        extra_headers: Mapping[str, str] | None,
-        timeout: Timeout | float | None,
-        max_retries: int | None,
+        options: _Options,
     ) -> ChatCompletionStream:
         response, _ = await self._client._send(
             body,
             stream=True,
-            timeout=timeout,
-            max_retries=max_retries,
-            extra_headers=extra_headers,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            extra_headers=options.extra_headers,
         )
         return await open_stream(response, accumulator, accumulate=accumulate)
 
@@ -776,28 +425,19 @@ class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]
         completions: AsyncCompletions,
         body: bytes,
         accumulator: ChatCompletionAccumulator,
-        *,
-        extra_headers: Mapping[str, str] | None,
-        timeout: Timeout | float | None,
-        max_retries: int | None,
+        options: _Options,
     ) -> None:
         self._completions = completions
         self._body = body
         self._accumulator = accumulator
-        self._options = (extra_headers, timeout, max_retries)
+        self._options = options
         self._events: ChatCompletionEventStream | None = None
 
     async def __aenter__(self) -> ChatCompletionEventStream:
         if self._events is not None:
             raise RuntimeError("a stream() context manager can be entered only once")
-        extra_headers, timeout, max_retries = self._options
         stream = await self._completions._open(
-            self._body,
-            self._accumulator,
-            accumulate=False,
-            extra_headers=extra_headers,
-            timeout=timeout,
-            max_retries=max_retries,
+            self._body, self._accumulator, accumulate=False, options=self._options
         )
         self._events = ChatCompletionEventStream(stream, self._accumulator)
         return self._events
@@ -851,29 +491,25 @@ class RawCompletions:
     def __init__(self, completions: AsyncCompletions) -> None:
         self._completions = completions
 
-    async def create(
-        self,
-        *,
-        extra_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        max_retries: int | None = None,
-        **params: Any,
-    ) -> RawResponse:
+    async def create(self, **params: Unpack[ChatParams]) -> RawResponse:
         """Like :meth:`AsyncCompletions.create` (non-streamed), returning a :class:`RawResponse`.
+
+        Args:
+            **params: As for :meth:`AsyncCompletions.create` (:class:`ChatParams`).
 
         Raises:
             InvalidParameterError: ``stream=True`` (a stream has ``response_headers``),
                 or any parameter error ``create()`` would raise.
         """
-        if params.get("stream"):
+        if cast("Mapping[str, object]", params).get("stream"):
             raise InvalidParameterError(
                 "stream",
                 "with_raw_response is for whole completions; a stream carries "
                 "response_headers and request_id itself",
             )
-        return await self._completions._create_whole(
-            params, extra_headers=extra_headers, timeout=timeout, max_retries=max_retries
-        )
+        self._completions._client._check_open()
+        body, options = _prepare(params, stream=False)
+        return await self._completions._create_whole(body, options)
 
 
 class Chat:

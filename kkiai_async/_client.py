@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from ._chat import Chat
+from ._config import USE_CLIENT_DEFAULT, RetryPolicy, Timeout, UseClientDefault, resolve_timeout
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -32,7 +33,7 @@ from ._exceptions import (
     make_status_error,
     request_id_from,
 )
-from ._retry import RetryPolicy, Timeout, describe_retry_reason, retry_decision, retry_delay
+from ._retry import describe_retry_reason, retry_decision, retry_delay
 from ._transport import Response, Transport, TransportName, make_transport
 from ._version import __version__
 
@@ -288,7 +289,7 @@ class AsyncClient:
         api_key: str | None = None,
         base_url: str | None = None,
         default_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
+        timeout: Timeout | float | UseClientDefault | None = USE_CLIENT_DEFAULT,
         max_retries: int | None = None,
     ) -> AsyncClient:
         """A copy with some settings changed that shares this client's connection pool.
@@ -299,7 +300,7 @@ class AsyncClient:
             api_key: A different key (``None``: keep this one).
             base_url: A different base URL (``None``: keep this one).
             default_headers: Headers merged over this client's default headers.
-            timeout: Different limits (``None``: keep these).
+            timeout: Different limits (``None``: no limits; left out: keep these).
             max_retries: A different retry count (``None``: keep this one).
 
         Returns:
@@ -318,7 +319,7 @@ class AsyncClient:
             api_key=self.api_key if api_key is None else api_key or None,
             base_url=self.base_url if base_url is None else _check_base_url(base_url),
             default_headers=headers,
-            timeout=self.timeout if timeout is None else Timeout.coerce(timeout),
+            timeout=resolve_timeout(timeout, self.timeout),
             policy=self._policy
             if max_retries is None
             else _with_retries(self._policy, max_retries),
@@ -377,7 +378,7 @@ class AsyncClient:
         body: bytes,
         *,
         stream: bool,
-        timeout: Timeout | float | None = None,
+        timeout: Timeout | float | UseClientDefault | None = USE_CLIENT_DEFAULT,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[Response, bytes]:
@@ -393,7 +394,8 @@ class AsyncClient:
             body: The encoded JSON body.
             stream: Whether the response is to be streamed (its body is then left
                 unread and the caller must close the response).
-            timeout: This request's limits (``None``: the client's).
+            timeout: This request's limits (``None``: none; ``USE_CLIENT_DEFAULT``: the
+                client's).
             max_retries: This request's retry count (``None``: the client's).
             extra_headers: Headers for this request only, over all others.
 
@@ -412,7 +414,7 @@ class AsyncClient:
         headers = self._stream_headers if stream else self._json_headers
         if extra_headers:
             headers = _merge_headers(headers, _checked_headers("extra_headers", extra_headers))
-        limits = self.timeout if timeout is None else Timeout.coerce(timeout)
+        limits = resolve_timeout(timeout, self.timeout)
         policy = self._policy
         if max_retries is not None:
             policy = _with_retries(policy, max_retries)

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
-from ._exceptions import InvalidParameterError
+from ._chat_params import BODY_FIELDS, REQUEST_OPTIONS, ChatParams
+from ._exceptions import InvalidParameterError, UnknownParameterError
 from .types import (
     AssistantMessage,
     ChatCompletionMessage,
@@ -63,6 +65,9 @@ _FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _MAX_N = 128
 _MAX_STOP = 4
 _MAX_TOP_LOGPROBS = 20
+_MAX_METADATA = 16
+_MAX_METADATA_KEY = 64
+_MAX_METADATA_VALUE = 512
 _MISSING: Any = object()
 
 
@@ -167,12 +172,6 @@ def _bool_checker(name: str) -> Callable[[object], object]:
         return value
 
     return check
-
-
-def _check_user(value: object) -> object:
-    if type(value) is not str:
-        raise InvalidParameterError("user", f"must be a string, got {_type_name(value)}")
-    return value
 
 
 def _check_stop(value: object) -> object:
@@ -576,39 +575,167 @@ def _check_stream_options(value: object) -> object:
     return value
 
 
+def _check_metadata(value: object) -> object:
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(
+            "metadata", f"must be a dict of string keys to string values, got {_type_name(value)}"
+        )
+    if len(value) > _MAX_METADATA:
+        raise InvalidParameterError(
+            "metadata", f"holds at most {_MAX_METADATA} pairs, got {len(value)}"
+        )
+    for key, item in value.items():
+        path = f"metadata[{_show(key, 40)}]"
+        if type(key) is not str or len(key) > _MAX_METADATA_KEY:
+            raise InvalidParameterError(
+                path, f"keys must be strings of at most {_MAX_METADATA_KEY} characters"
+            )
+        if type(item) is not str or len(item) > _MAX_METADATA_VALUE:
+            raise InvalidParameterError(
+                path, f"values must be strings of at most {_MAX_METADATA_VALUE} characters"
+            )
+    return value
+
+
+def _check_functions(value: object) -> object:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InvalidParameterError(
+            "functions", f"must be a non-empty list of function dicts, got {_show(value)}"
+        )
+    for k, fn in enumerate(value):
+        if not isinstance(fn, Mapping):
+            raise InvalidParameterError(f"functions[{k}]", f"must be a dict, got {_type_name(fn)}")
+        name = fn.get("name")
+        if type(name) is not str or not _FUNCTION_NAME.fullmatch(name):
+            raise InvalidParameterError(
+                f"functions[{k}].name",
+                f"must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -, got {_show(name)}",
+            )
+    return value
+
+
+def _check_function_call(value: object) -> object:
+    if value in ("none", "auto"):
+        return value
+    name = value.get("name") if isinstance(value, Mapping) else None
+    if type(name) is not str or not name:
+        raise InvalidParameterError(
+            "function_call", f"must be 'none', 'auto' or {{\"name\": ...}}, got {_show(value)}"
+        )
+    return value
+
+
 def _pass(value: object) -> object:
     return value
 
 
-_CHECKS: dict[str, Callable[[object], object]] = {
+# The checks that a field's type alone cannot give: ranges, shapes, and the parameters
+# checked together after the loop. Every other field gets the check its annotation in
+# ChatParams implies (see _derived_check), so a new field there is checked at once.
+_SPECIAL: dict[str, Callable[[object], object]] = {
     "model": _check_model,
     "messages": _check_messages,
     "temperature": _check_temperature,
     "top_p": _check_top_p,
     "n": _check_n,
-    "stream": _bool_checker("stream"),
     "stop": _check_stop,
     "max_tokens": _check_max_tokens,
     "max_completion_tokens": _check_max_completion_tokens,
     "presence_penalty": _check_presence_penalty,
     "frequency_penalty": _check_frequency_penalty,
     "logit_bias": _check_logit_bias,
-    "user": _check_user,
     "response_format": _check_response_format,
     "seed": _check_seed,
     # tools and tool_choice depend on each other: checked together after the loop.
     "tools": _pass,
     "tool_choice": _pass,
-    "parallel_tool_calls": _bool_checker("parallel_tool_calls"),
-    "logprobs": _bool_checker("logprobs"),
     "top_logprobs": _check_top_logprobs,
     "stream_options": _check_stream_options,
+    "metadata": _check_metadata,
+    "functions": _check_functions,
+    "function_call": _check_function_call,
 }
 
-BODY_PARAMS: frozenset[str] = frozenset(_CHECKS)
-"""The keyword arguments :func:`build_body` accepts, besides ``extra_body``."""
 
-_KNOWN = sorted([*_CHECKS, "extra_body"])
+def _string_checker(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if type(value) is not str:
+            raise InvalidParameterError(name, f"must be a string, got {_type_name(value)}")
+        return value
+
+    return check
+
+
+def _dict_checker(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if isinstance(value, msgspec.Struct):
+            return value
+        if not isinstance(value, Mapping) or not all(type(k) is str for k in value):
+            raise InvalidParameterError(
+                name, f"must be a dict with string keys, got {_type_name(value)}"
+            )
+        return value
+
+    return check
+
+
+def _strings_checker(name: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if not isinstance(value, (list, tuple)):
+            raise InvalidParameterError(name, f"must be a list of strings, got {_type_name(value)}")
+        for i, item in enumerate(value):
+            if type(item) is not str:
+                raise InvalidParameterError(
+                    f"{name}[{i}]", f"must be a string, got {_type_name(item)}"
+                )
+        return value
+
+    return check
+
+
+def _derived_check(name: str, hint: object) -> Callable[[object], object]:
+    """The check a field's annotation implies: its type, nothing about its values.
+
+    Values of open-ended fields (``reasoning_effort``, ``service_tier``...) are not
+    refused: vendors keep adding them, and the server is the judge.
+    """
+    args = set(typing.get_args(hint)) - {type(None)}
+    if args == {str}:
+        return _string_checker(name)
+    if args == {bool}:
+        return _bool_checker(name)
+    if len(args) == 1:
+        (only,) = args
+        origin = typing.get_origin(only)
+        if origin is Mapping:
+            return _dict_checker(name)
+        if origin is Sequence and typing.get_args(only) == (str,):
+            return _strings_checker(name)
+    raise TypeError(f"ChatParams.{name}: no check for {hint!r}; add one to _params._SPECIAL")
+
+
+def _body_checks() -> dict[str, Callable[[object], object]]:
+    hints = typing.get_type_hints(ChatParams)
+    checks: dict[str, Callable[[object], object]] = {}
+    for name in BODY_FIELDS:
+        if name == "stream":
+            checks[name] = _bool_checker("stream")
+        else:
+            checks[name] = _SPECIAL.get(name) or _derived_check(name, hints[name])
+    return checks
+
+
+_CHECKS = _body_checks()
+
+BODY_PARAMS: frozenset[str] = frozenset(_CHECKS)
+"""The body parameters :func:`build_body` checks and sends (``stream`` included)."""
+
+_KNOWN = sorted({*_CHECKS, *REQUEST_OPTIONS})
+_RANK = {name: rank for rank, name in enumerate(BODY_FIELDS)}
+
+
+def _rank(item: tuple[str, object]) -> int:
+    return _RANK[item[0]]
 
 
 def _check_tool_params(body: dict[str, object], extra: Mapping[str, object]) -> None:
@@ -681,13 +808,16 @@ def build_body(params: Mapping[str, object]) -> dict[str, object]:
                 )
             extra = value
         else:
-            raise InvalidParameterError(
+            raise UnknownParameterError(
                 name,
                 f"unknown parameter{_suggest(name, _KNOWN)}; "
                 "vendor parameters go in extra_body={...}",
             )
     if "model" not in body:
         raise InvalidParameterError("model", "is required")
+    # One order for the body's keys, however the caller ordered the keywords: equal
+    # requests are equal bytes (what relays' caches and our tests compare).
+    body = dict(sorted(body.items(), key=_rank))
     if "messages" not in body:
         raise InvalidParameterError("messages", "is required")
     if "tools" in body or "tool_choice" in body:

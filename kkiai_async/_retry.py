@@ -1,4 +1,4 @@
-"""Timeouts, backoff, and what is safe to retry: pure decisions, no I/O, no sleeping.
+"""Backoff, and what is safe to retry: pure decisions, no I/O, no sleeping.
 
 The client's send loop asks three questions after a failed attempt -- *may I retry?*
 (:func:`retry_decision`), *how long do I wait?* (:func:`retry_delay`) and *what do I
@@ -21,28 +21,23 @@ What is retried, and why:
 from __future__ import annotations
 
 import email.utils
-import math
 import random
 import time
 from collections.abc import Mapping
 from datetime import timezone
 from typing import Protocol
 
-import msgspec
-
+from ._config import RetryPolicy
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     IncompleteStreamError,
-    InvalidParameterError,
     KkiaiError,
 )
 
 __all__ = [
     "RETRYABLE_STATUSES",
-    "RetryPolicy",
-    "Timeout",
     "describe_retry_reason",
     "retry_decision",
     "retry_delay",
@@ -57,106 +52,6 @@ _MAX_SERVER_DELAY = 60.0
 
 # 2.0 ** 1024 overflows a float; no useful backoff needs more than a few doublings.
 _MAX_DOUBLINGS = 62
-
-
-def _check_limit(param: str, value: object) -> None:
-    # bool is an int subclass: Timeout(read=True) is a mistake, not one second.
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidParameterError(
-            param, f"must be a positive number of seconds or None, got {type(value).__name__}"
-        )
-    if not (value > 0 and math.isfinite(value)):
-        raise InvalidParameterError(
-            param, f"must be a positive, finite number of seconds or None, got {value!r}"
-        )
-
-
-class Timeout(msgspec.Struct, frozen=True):
-    """How long a request may take, in seconds; ``None`` means no limit.
-
-    Three limits because they catch three different failures: an unreachable host
-    (``connect``), a server that went silent mid-stream or never answered (``read``:
-    the longest gap between two received pieces, including the wait for the first
-    byte), and a request that as a whole runs too long (``total``, off by default
-    because a long stream that keeps sending is healthy).
-
-    Attributes:
-        connect: Seconds to establish the connection (TCP and TLS).
-        read: Seconds of silence tolerated between received bytes.
-        total: Seconds for the whole request, headers to last byte.
-
-    Raises:
-        InvalidParameterError: If a limit is not a positive finite number or ``None``
-            (``param`` is ``"timeout.connect"``, ``"timeout.read"`` or ``"timeout.total"``).
-    """
-
-    connect: float | None = 10.0
-    read: float | None = 600.0
-    total: float | None = None
-
-    def __post_init__(self) -> None:
-        _check_limit("timeout.connect", self.connect)
-        _check_limit("timeout.read", self.read)
-        _check_limit("timeout.total", self.total)
-
-    @classmethod
-    def coerce(cls, value: Timeout | float | None) -> Timeout:
-        """Turn what a caller may pass as ``timeout=`` into a :class:`Timeout`.
-
-        Args:
-            value: A :class:`Timeout` (returned as is); a number ``t``, meaning
-                ``connect=t, read=t`` with no total limit (the common "give up on a
-                silent server after t seconds"); or ``None``, meaning no limits at all.
-
-        Returns:
-            The :class:`Timeout`.
-
-        Raises:
-            InvalidParameterError: If ``value`` is none of these (``param="timeout"``).
-        """
-        if isinstance(value, Timeout):
-            return value
-        if value is None:
-            return cls(connect=None, read=None, total=None)
-        _check_limit("timeout", value)
-        return cls(connect=value, read=value, total=None)
-
-
-class RetryPolicy(msgspec.Struct, frozen=True):
-    """How often and how patiently to retry.
-
-    Attributes:
-        max_retries: Retries after the first attempt (``0`` disables retrying).
-        backoff_base: The first retry's maximum wait in seconds; it doubles per retry.
-            ``0`` turns backoff off (tests), while a server's ``Retry-After`` is still
-            honoured.
-        backoff_cap: The largest wait our own backoff ever picks, in seconds.
-
-    Raises:
-        InvalidParameterError: If ``max_retries`` is not a non-negative int, or a backoff
-            value is not a non-negative finite number.
-    """
-
-    max_retries: int = 2
-    backoff_base: float = 0.5
-    backoff_cap: float = 8.0
-
-    def __post_init__(self) -> None:
-        n = self.max_retries
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidParameterError("max_retries", f"must be an int >= 0, got {n!r}")
-        for name in ("backoff_base", "backoff_cap"):
-            v = getattr(self, name)
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float))
-                or not (v >= 0 and math.isfinite(v))
-            ):
-                raise InvalidParameterError(
-                    name, f"must be a non-negative, finite number of seconds, got {v!r}"
-                )
 
 
 class _RandomSource(Protocol):

@@ -249,3 +249,60 @@ async def test_stream_sends_stream_true(server: Server, client: kk.AsyncClient) 
     sent = server.requests[0].json()
     assert sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}
+
+
+CURRENT: dict[str, Any] = {
+    "reasoning_effort": "low",
+    "verbosity": "high",
+    "service_tier": "flex",
+    "store": True,
+    "metadata": {"team": "support"},
+    "modalities": ["text"],
+    "prediction": {"type": "content", "content": "draft"},
+    "web_search_options": {},
+    "prompt_cache_key": "conv-1",
+    "prompt_cache_retention": "24h",
+    "safety_identifier": "user-hash",
+}
+
+
+async def test_current_parameters_reach_the_server_from_every_entry_point(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """The parameters of the current API are keywords of create(), stream(),
+    with_raw_response.create() and run_tools(), and are sent as given."""
+    for _ in range(4):
+        server.queue(Reply(body=sse_body(chunk("a", finish="stop"))))
+    completions = client.chat.completions
+    stream = await completions.create(model="m", messages=MESSAGES, stream=True, **CURRENT)
+    await stream.final_completion()
+    async with completions.stream(model="m", messages=MESSAGES, **CURRENT) as events:
+        await events.final_completion()
+    await completions.with_raw_response.create(model="m", messages=MESSAGES, **CURRENT)
+    await completions.run_tools(
+        model="m", messages=MESSAGES, tools=[WeatherTool.definition], **CURRENT
+    )
+    assert len(server.requests) == 4
+    for request in server.requests:
+        sent = request.json()
+        assert {name: sent[name] for name in CURRENT} == CURRENT
+
+
+async def test_unknown_keyword_raises_type_error_before_sending(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """seen= raises UnknownParameterError (a TypeError) naming seed, from every entry
+    point, and nothing is sent."""
+    args: dict[str, Any] = {"model": "m", "messages": MESSAGES, "seen": 7}
+    completions = client.chat.completions
+    attempts = [
+        lambda: completions.create(**args),
+        lambda: completions.create(stream=True, **args),
+        lambda: completions.with_raw_response.create(**args),
+    ]
+    for attempt in attempts:
+        with pytest.raises(TypeError, match="did you mean 'seed'"):
+            await attempt()
+    with pytest.raises(kk.UnknownParameterError):
+        completions.stream(**args)
+    assert server.requests == []

@@ -133,6 +133,22 @@ def test_every_documented_parameter_is_accepted() -> None:
         "logprobs": True,
         "top_logprobs": 5,
         "stream_options": {"include_usage": True},
+        "reasoning_effort": "low",
+        "verbosity": "medium",
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy", "format": "wav"},
+        "prediction": {"type": "content", "content": "draft"},
+        "web_search_options": {"search_context_size": "low"},
+        "functions": [{"name": "get_weather", "parameters": {"type": "object"}}],
+        "function_call": {"name": "get_weather"},
+        "service_tier": "flex",
+        "store": True,
+        "metadata": {"team": "support"},
+        "prompt_cache_key": "conv-1",
+        "prompt_cache_retention": "24h",
+        "prompt_cache_options": {"mode": "implicit"},
+        "moderation": {"model": "omni-moderation-latest"},
+        "safety_identifier": "hash-of-user",
     }
     assert set(params) == BODY_PARAMS
     body = build_body(params)
@@ -1064,3 +1080,117 @@ def test_arbitrary_input_raises_only_invalid_parameter(
         assert exc.param
     else:
         assert body["model"] == MODEL
+
+
+# --------------------------------------------------------------------------------------
+# One parameter list: ChatParams is the definition, the checks are derived from it
+# --------------------------------------------------------------------------------------
+
+
+def test_every_field_of_chat_params_is_checked() -> None:
+    """Each body field of ChatParams has a check, and nothing else is checked."""
+    from kkiai_async._chat_params import BODY_FIELDS
+
+    assert set(BODY_FIELDS) == BODY_PARAMS
+    assert len(BODY_FIELDS) == len(set(BODY_FIELDS))
+
+
+def test_entry_points_take_their_keywords_from_the_definition() -> None:
+    """create, stream, run_tools, stream_tools and with_raw_response.create take
+    **params typed by the one definition, not keyword lists of their own."""
+    import inspect
+
+    import kkiai_async as kk
+    from kkiai_async._chat import AsyncCompletions, RawCompletions
+
+    # The keywords an entry point may spell out itself: those whose type it changes.
+    entry_points = {
+        AsyncCompletions.create: ("ChatParams", ["stream"]),
+        AsyncCompletions.stream: ("ChatParams", []),
+        AsyncCompletions.run_tools: ("ToolRunParams", ["tools"]),
+        AsyncCompletions.stream_tools: ("ToolRunParams", ["tools"]),
+        RawCompletions.create: ("ChatParams", []),
+    }
+    for function, (definition, spelt_out) in entry_points.items():
+        signature = inspect.signature(function)
+        own = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name in BODY_PARAMS
+        ]
+        assert own == spelt_out, function.__qualname__
+        params = signature.parameters["params"]
+        assert params.kind is params.VAR_KEYWORD
+        assert str(params.annotation) == f"Unpack[{definition}]", function.__qualname__
+    assert kk.ChatParams.__required_keys__ == frozenset({"messages", "model"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("reasoning_effort", "ultra", id="reasoning_effort-new-value"),
+        pytest.param("service_tier", "scale", id="service_tier-any-string"),
+        pytest.param("verbosity", "terse", id="verbosity-any-string"),
+        pytest.param("store", True, id="store"),
+        pytest.param("metadata", {"k": "v" * 512}, id="metadata-longest-value"),
+        pytest.param("modalities", ["text", "video"], id="modalities-new-value"),
+        pytest.param("audio", {"voice": "alloy", "format": "mp3"}, id="audio"),
+        pytest.param("prediction", {"type": "content", "content": "x"}, id="prediction"),
+        pytest.param("web_search_options", {}, id="web_search_options"),
+        pytest.param("prompt_cache_key", "k", id="prompt_cache_key"),
+        pytest.param("prompt_cache_retention", "24h", id="prompt_cache_retention"),
+        pytest.param("prompt_cache_options", {"mode": "explicit"}, id="prompt_cache_options"),
+        pytest.param("moderation", {"model": "omni-moderation-latest"}, id="moderation"),
+        pytest.param("safety_identifier", "h", id="safety_identifier"),
+        pytest.param("function_call", "auto", id="function_call"),
+    ],
+)
+def test_current_parameters_are_sent_as_given(name: str, value: object) -> None:
+    """Every current API parameter is accepted and sent as given; open-ended string
+    fields take values the library has never heard of."""
+    assert body_of(**{name: value})[name] is value
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "message"),
+    [
+        pytest.param({"store": "yes"}, "store", "True or False", id="store-string"),
+        pytest.param({"reasoning_effort": 3}, "reasoning_effort", "string", id="effort-int"),
+        pytest.param({"metadata": {"k": 1}}, "metadata['k']", "values", id="metadata-int"),
+        pytest.param(
+            {"metadata": {str(i): "v" for i in range(17)}}, "metadata", "16", id="metadata-17"
+        ),
+        pytest.param({"metadata": {"k" * 65: "v"}}, "metadata[", "keys", id="metadata-long-key"),
+        pytest.param({"modalities": "text"}, "modalities", "list", id="modalities-string"),
+        pytest.param({"modalities": ["text", 1]}, "modalities[1]", "string", id="modality"),
+        pytest.param({"audio": "alloy"}, "audio", "dict", id="audio-string"),
+        pytest.param({"functions": [{"name": "a b"}]}, "functions[0].name", "1 to 64", id="fn"),
+        pytest.param({"function_call": "maybe"}, "function_call", "'none'", id="function_call"),
+    ],
+)
+def test_current_parameters_are_checked_by_type(
+    params: dict[str, object], param: str, message: str
+) -> None:
+    """What is certain is checked (types, documented limits), naming the parameter."""
+    error = error_of(**params)
+    assert error.param == param or (param.endswith("[") and error.param.startswith(param))
+    assert message in str(error)
+
+
+def test_unknown_keyword_is_a_type_error_naming_the_closest() -> None:
+    """seen= (the API document's spelling) raises UnknownParameterError, a TypeError,
+    that names seed."""
+    from kkiai_async import UnknownParameterError
+
+    with pytest.raises(TypeError) as info:
+        body_of(seen=7)
+    assert isinstance(info.value, UnknownParameterError)
+    assert info.value.param == "seen"
+    assert "did you mean 'seed'?" in str(info.value)
+
+
+def test_body_keys_follow_one_order_whatever_the_keyword_order() -> None:
+    """Two calls with the same parameters in another order encode to the same bytes."""
+    one = build_body({"model": MODEL, "messages": [USER], "store": True, "seed": 1})
+    two = build_body({"seed": 1, "store": True, "messages": [USER], "model": MODEL})
+    assert msgspec.json.encode(one) == msgspec.json.encode(two)

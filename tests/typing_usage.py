@@ -7,7 +7,7 @@ If a change makes any line here fail to type-check, users' code breaks the same 
 from __future__ import annotations
 
 import msgspec
-from typing_extensions import assert_type
+from typing_extensions import Unpack, assert_type
 
 import kkiai_async as kk
 from kkiai_async import batch, tools
@@ -90,6 +90,44 @@ async def usage() -> None:
             rid: str | None = exc.request_id
         except kk.KkiaiError as exc:
             partial: kk.ChatCompletion | None = exc.partial
+
+        # Every parameter of the current API is a typed keyword of every entry point.
+        reasoned = await client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "hi"}],
+            reasoning_effort="low",
+            verbosity="low",
+            service_tier="flex",
+            store=True,
+            metadata={"team": "support"},
+            prompt_cache_key="conv-1",
+            safety_identifier="user-hash",
+            timeout=None,
+        )
+        assert_type(reasoned, kk.ChatCompletion)
+        # A misspelt keyword, and a value of the wrong type, are caught by the checker.
+        await client.chat.completions.create(model="m", messages=[], seen=1)  # type: ignore[call-overload]
+        await client.chat.completions.create(model="m", messages=[], temperature="hot")  # type: ignore[call-overload]
+        raw = await client.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], store=False
+        )
+        assert_type(raw.parse(), kk.ChatCompletion)
+        run = await client.chat.completions.run_tools(
+            model="m",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[get_delivery_date],
+            reasoning_effort="high",
+            timeout=kk.USE_CLIENT_DEFAULT,
+        )
+        assert_type(run, kk.ToolRunResult)
+
+        async def ask(**params: Unpack[kk.ChatParams]) -> kk.ChatCompletion:
+            # mypy does not pick an overload for a **TypedDict (it infers Any), so a
+            # wrapper names the type it returns.
+            completion: kk.ChatCompletion = await client.chat.completions.create(**params)
+            return completion
+
+        assert_type(await ask(model="m", messages=[], seed=7), kk.ChatCompletion)
 
         accumulator = kk.ChatCompletionAccumulator()
         accumulator.add(kk.ChatCompletionChunk())

@@ -23,7 +23,7 @@ from .._exceptions import (
     InvalidParameterError,
     KkiaiError,
 )
-from .._retry import Timeout
+from .._config import Timeout
 from ._base import check_pool
 
 __all__ = ["AiohttpResponse", "AiohttpTransport", "translate_error"]

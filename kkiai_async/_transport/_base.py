@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .._retry import Timeout
+    from .._config import Timeout
 
 __all__ = ["Response", "Transport", "check_pool"]
 
