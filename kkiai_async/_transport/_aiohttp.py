@@ -15,6 +15,7 @@ from typing import Literal
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .._config import Timeout
 from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -23,8 +24,7 @@ from .._exceptions import (
     InvalidParameterError,
     KkiaiError,
 )
-from .._config import Timeout
-from ._base import check_pool
+from ._base import body_too_large, check_pool
 
 __all__ = ["AiohttpResponse", "AiohttpTransport", "translate_error"]
 
@@ -119,8 +119,10 @@ def _buffered(content: aiohttp.StreamReader) -> bytes:
         return b""
     try:
         data = read(-1)
-    except Exception:
-        # The total timer expired too: the deadline wins, as it would have in readany.
+    except asyncio.TimeoutError:
+        # The read first checks the total timer (the only thing it raises): when that
+        # expired too, the deadline wins, as it would have in readany -- the caller
+        # raises the error it was handling and loses no bytes it could have had.
         return b""
     return data if isinstance(data, bytes) else b""
 
@@ -183,15 +185,39 @@ class AiohttpResponse:
         """The body in the pieces the socket delivered (see ``Response.iter_bytes``)."""
         return _BodyIterator(self._resp, self._timeout)
 
-    async def read(self) -> bytes:
-        """The whole body (see ``Response.read``)."""
+    async def read(self, max_bytes: int | None = None, *, truncate: bool = False) -> bytes:
+        """The body, within ``max_bytes`` (see ``Response.read``).
+
+        Read with ``readany`` rather than aiohttp's ``read()``, which holds the whole
+        body before it returns: aiohttp inflates a compressed body a bounded piece at a
+        time as the buffer is emptied (since aiohttp 3.13.3, the fix of CVE-2025-69223;
+        older versions inflate a whole network read at once), so what is held is the
+        bytes so far plus a piece.
+        """
+        content = self._resp.content
+        parts: list[bytes] = []
+        size = 0
         try:
-            return await self._resp.read()
+            while True:
+                data = await content.readany()
+                if not data:
+                    break
+                size += len(data)
+                if max_bytes is not None and size > max_bytes:
+                    parts.append(data[: len(data) - (size - max_bytes)])
+                    break
+                parts.append(data)
         except Exception as exc:
             mapped = translate_error(exc, self._timeout, "read")
             if mapped is None:
                 raise
             raise mapped from exc
+        if max_bytes is not None and size > max_bytes:
+            # The rest of the body is still on its way: the connection cannot be reused.
+            self.abort()
+            if not truncate:
+                raise body_too_large(max_bytes)
+        return b"".join(parts)
 
     async def aclose(self, *, reuse: bool) -> None:
         """End the response; back to the pool only if the body ended (see ``Response``)."""

@@ -12,7 +12,8 @@ library's tree (:mod:`kkiai_async._exceptions`), translated in one place per tra
   made or broke before the response headers arrived), :class:`APITimeoutError`
   (``"connect"``, ``"read"`` -- no response headers in time -- or ``"total"``) and
   :class:`ClientClosedError` (the transport, or a session lent to it, is closed);
-- from :meth:`Response.read`: :class:`APIConnectionError` and :class:`APITimeoutError`;
+- from :meth:`Response.read`: :class:`APIConnectionError`, :class:`APITimeoutError`,
+  and :class:`APIProtocolError` for a body over the bound it was given;
 - from iterating :meth:`Response.iter_bytes`: :class:`IncompleteStreamError` (the
   connection broke mid-body) and :class:`APITimeoutError` (``"read"`` or ``"total"``).
 """
@@ -23,10 +24,12 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from .._exceptions import APIProtocolError
+
 if TYPE_CHECKING:
     from .._config import Timeout
 
-__all__ = ["Response", "Transport", "check_pool"]
+__all__ = ["Response", "Transport", "body_too_large", "check_pool"]
 
 
 class Response(Protocol):
@@ -50,10 +53,28 @@ class Response(Protocol):
         """
         ...
 
-    async def read(self) -> bytes:
-        """The whole body.
+    async def read(self, max_bytes: int | None = None, *, truncate: bool = False) -> bytes:
+        """The whole body, decompressed, read within a bound on its size.
+
+        The bound is what keeps a hostile or broken server (a gzip body of half a
+        megabyte that inflates to half a gigabyte) from costing the client the memory of
+        the whole body: the body is read and inflated piece by piece, and reading stops
+        as soon as the bytes so far pass ``max_bytes``, so memory grows with the bound,
+        not with the body. A body cut off there is never handed to the next request: its
+        connection is closed at once, not returned to the pool.
+
+        Args:
+            max_bytes: The most decompressed bytes to accept; ``None`` for no bound.
+            truncate: What a body over the bound gives. ``False``: an error. ``True``:
+                its first ``max_bytes`` bytes, without an error -- for an error status,
+                whose body is only shown as an excerpt (an HTML error page too large
+                to keep still makes a status error).
+
+        Returns:
+            The body, or its first ``max_bytes`` bytes with ``truncate``.
 
         Raises:
+            APIProtocolError: The body is over ``max_bytes`` (and ``truncate`` is false).
             APIConnectionError: The connection broke before the body ended.
             APITimeoutError: A read or total timeout expired.
         """
@@ -150,3 +171,12 @@ def check_pool(
             f"the {pool} of the client is closed"
             + ("" if owned else " (it was lent to the client and closed by its owner)")
         )
+
+
+def body_too_large(max_bytes: int) -> APIProtocolError:
+    """The error for a body over the bound of :meth:`Response.read`, the same in both
+    transports (the client names its setting ``max_body_bytes``)."""
+    return APIProtocolError(
+        f"the response body is over {max_bytes} bytes (max_body_bytes); its connection "
+        "was closed without reading the rest"
+    )

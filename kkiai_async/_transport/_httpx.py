@@ -36,11 +36,13 @@ import asyncio
 import contextlib
 import ssl
 import sys
+import zlib
 from collections.abc import AsyncGenerator, Awaitable, Mapping
 from typing import Any, Literal, NoReturn, TypeVar, cast
 
 import httpx
 
+from .._config import Timeout
 from .._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -49,8 +51,7 @@ from .._exceptions import (
     InvalidParameterError,
     KkiaiError,
 )
-from .._config import Timeout
-from ._base import check_pool
+from ._base import body_too_large, check_pool
 
 __all__ = ["HttpxResponse", "HttpxTransport", "translate_error"]
 
@@ -273,6 +274,62 @@ def _fail(owner: HttpxResponse, exc: Exception, phase: Phase) -> NoReturn:
     raise mapped from exc
 
 
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class _Inflater:
+    """Undoes a gzip or deflate ``Content-Encoding`` within a bound on the output.
+
+    zlib's ``max_length`` stops inflating when the output reaches it and keeps the
+    input it did not use (``unconsumed_tail``): asking for no more than the room left
+    under the bound, plus one byte to see that the body is over it, keeps a body of a
+    few hundred kilobytes that inflates to gigabytes from ever being inflated whole.
+    """
+
+    __slots__ = ("_first", "_raw_deflate", "_zlib")
+
+    def __init__(self, encoding: str) -> None:
+        self._zlib = zlib.decompressobj(_WBITS[encoding])
+        # Servers send "deflate" as a zlib stream (RFC 9110) or, often, as raw
+        # deflate; which one shows in the first bytes, as httpx and aiohttp also check.
+        self._raw_deflate = encoding == "deflate"
+        self._first = True
+
+    def inflate(self, data: bytes, parts: list[bytes], size: int, limit: int) -> int:
+        """Inflate ``data`` into ``parts``, stopping once ``size`` passes ``limit``.
+
+        Args:
+            data: The next compressed piece.
+            parts: Where the inflated bytes go.
+            size: The inflated bytes so far.
+            limit: The bound (``-1``: none).
+
+        Returns:
+            The inflated bytes so far; over ``limit`` when the body is over the bound.
+
+        Raises:
+            httpx.DecodingError: ``data`` is not valid gzip or deflate.
+        """
+        while True:
+            room = 0 if limit < 0 else limit - size + 1  # zlib's 0: no limit
+            try:
+                out = self._zlib.decompress(data, room)
+            except zlib.error as exc:
+                if self._first and self._raw_deflate:
+                    self._raw_deflate = False
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise httpx.DecodingError(f"invalid compressed body: {exc}") from exc
+            self._first = False
+            size += len(out)
+            if out:
+                parts.append(out)
+            data = self._zlib.unconsumed_tail
+            # With output short of ``room`` zlib used all the input it was given.
+            if not data or size > limit >= 0:
+                return size
+
+
 # Closing tasks started by abort(), referenced until they finish (the event loop keeps
 # only weak references to tasks).
 _CLOSING: set[asyncio.Task[None]] = set()
@@ -319,14 +376,63 @@ class HttpxResponse:
             body = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_bytes())
         return _BodyIterator(self, body)
 
-    async def read(self) -> bytes:
-        """The whole body (see ``Response.read``)."""
+    async def read(self, max_bytes: int | None = None, *, truncate: bool = False) -> bytes:
+        """The body, within ``max_bytes`` (see ``Response.read``).
+
+        Not ``aread()``, which holds the whole body, nor ``aiter_bytes()``, whose
+        decoder inflates each network read whole -- 64 KiB of a gzip bomb is 64 MiB.
+        A gzip or deflate body is read raw and inflated here, never more than the room
+        left under the bound at a time (:class:`_Inflater`); other encodings (brotli,
+        zstd, several at once) are left to httpx and checked after each piece.
+        """
+        parts: list[bytes] = []
+        size = 0
+        limit = -1 if max_bytes is None else max_bytes
         try:
             if self._closed:
                 raise httpx.StreamClosed()
-            return await self._resp.aread()
+            inflater, body = self._raw_body()
+            async for data in body:
+                if inflater is None:
+                    size += len(data)
+                    parts.append(data)
+                else:
+                    size = inflater.inflate(data, parts, size, limit)
+                if size > limit >= 0:
+                    break
+            else:
+                self._ended = True
         except Exception as exc:
             _fail(self, exc, "read")
+        if size > limit >= 0:
+            # The rest of the body is still on its way: close the connection now.
+            await self._close_now()
+            if not truncate:
+                raise body_too_large(limit)
+            return b"".join(parts)[:limit]
+        return b"".join(parts)
+
+    def _raw_body(self) -> tuple[_Inflater | None, AsyncGenerator[bytes, None]]:
+        """The body's pieces, and the inflater they need (``None``: they are decoded)."""
+        body = self._body
+        if body is not None:  # iter_bytes() began it: decoded pieces
+            return None, body
+        encoding = self._resp.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            inflater = None
+        elif encoding in _WBITS:
+            inflater = _Inflater(encoding)
+        else:
+            body = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_bytes())
+            return None, body
+        body = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_raw())
+        return inflater, body
+
+    async def _close_now(self) -> None:
+        self._closed = True
+        if self._deadline is not None:
+            self._deadline.cancel()
+        await self._close()
 
     async def aclose(self, *, reuse: bool) -> None:
         """End the response; back to the pool only if the body ended (see ``Response``)."""
