@@ -55,7 +55,7 @@ from ._exceptions import (
     KkiaiError,
     MaxRoundsExceededError,
 )
-from .tools import Toolbox, ToolLike
+from .tools import Toolbox, ToolLike, ToolOutcome
 from .types import (
     ChatCompletion,
     ChatCompletionMessage,
@@ -87,8 +87,6 @@ _logger = logging.getLogger("kkiai_async.tools")
 Conversation: TypeAlias = list[Message | ChatCompletionMessage | Mapping[str, Any]]
 """A run's messages: as the caller gave them, then the turns the run added."""
 
-_ERROR_PREFIX = "Error: "
-
 
 class RoundStartedEvent(
     msgspec.Struct, kw_only=True, gc=False, tag_field="type", tag="round.started"
@@ -113,7 +111,8 @@ class ToolResultEvent(msgspec.Struct, kw_only=True, gc=False, tag_field="type", 
         name: The tool's name.
         content: The tool message's content: the result as text (JSON for anything but
             a ``str``), or ``"Error: ..."`` saying what went wrong.
-        error: Whether ``content`` reports an error (it starts with ``"Error: "``).
+        error: Whether the tool failed (an unknown tool, invalid arguments, an
+            exception, a timeout); ``content`` then says how.
     """
 
     round: int
@@ -167,7 +166,7 @@ class ToolRunResult:
 class _Started:
     __slots__ = ("arguments", "name", "task")
 
-    def __init__(self, name: str, arguments: str, task: asyncio.Task[ToolMessage]) -> None:
+    def __init__(self, name: str, arguments: str, task: asyncio.Task[ToolOutcome]) -> None:
         self.name = name
         self.arguments = arguments
         self.task = task
@@ -190,21 +189,21 @@ class _Round:
         self._limit = limit
         self._timeout = timeout
         self._started: dict[int, _Started] = {}
-        self._stale: list[asyncio.Task[ToolMessage]] = []
-        self._last: asyncio.Task[ToolMessage] | None = None
+        self._stale: list[asyncio.Task[ToolOutcome]] = []
+        self._last: asyncio.Task[ToolOutcome] | None = None
 
     async def _call(
         self,
         call: ChatCompletionMessageToolCall | ToolCallDoneEvent,
-        before: asyncio.Task[ToolMessage] | None,
-    ) -> ToolMessage:
+        before: asyncio.Task[ToolOutcome] | None,
+    ) -> ToolOutcome:
         if self._limit is not None:
             async with self._limit:
-                return await self._box.call(call, timeout=self._timeout)
+                return await self._box.run(call, timeout=self._timeout)
         if before is not None:
             # Waits without raising: the previous call's outcome is its own business.
             await asyncio.wait((before,))
-        return await self._box.call(call, timeout=self._timeout)
+        return await self._box.run(call, timeout=self._timeout)
 
     def start(self, index: int, call: ChatCompletionMessageToolCall | ToolCallDoneEvent) -> None:
         """Run ``call`` (the one at ``index`` in the message) in a task of its own."""
@@ -251,7 +250,7 @@ class _Round:
 
 def _answer(call: ChatCompletionMessageToolCall, started: _Started) -> ToolMessage:
     """The tool message for ``call``, with the id the completion gave the call."""
-    message = started.task.result()
+    message = started.task.result().message
     if message.tool_call_id == call.id:
         return message
     return ToolMessage(content=message.content, tool_call_id=call.id)
@@ -467,20 +466,20 @@ async def _run_events(
             _logger.debug("round %d: running %d tool call(s)", number, len(calls))
             started = batch.tasks_for(calls)
             position = {s.task: i for i, s in enumerate(started)}
-            pending: set[asyncio.Task[ToolMessage]] = set(position)
+            pending: set[asyncio.Task[ToolOutcome]] = set(position)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in sorted(done, key=position.__getitem__):
                     index = position[task]
                     call = calls[index]
-                    content = _content(task.result())
+                    outcome = task.result()
                     yield ToolResultEvent(
                         round=number,
                         index=index,
                         tool_call_id=call.id,
                         name=call.function.name,
-                        content=content,
-                        error=content.startswith(_ERROR_PREFIX),
+                        content=_content(outcome.message),
+                        error=outcome.failed,
                     )
             answers = [_answer(call, s) for call, s in zip(calls, started, strict=True)]
             await batch.close()

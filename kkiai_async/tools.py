@@ -61,7 +61,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import Any, Final, Generic, NamedTuple, ParamSpec, Protocol, TypeVar, cast, overload
 
 import msgspec
 
@@ -91,6 +91,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolDefinitionError",
     "ToolLike",
+    "ToolOutcome",
     "Toolbox",
     "call_tool",
     "force",
@@ -503,7 +504,24 @@ class Toolbox(Mapping[str, _Entry]):
     ) -> ToolMessage:
         """Run the tool a model called and answer with its ``tool`` message.
 
-        See :func:`call_tool`.
+        See :func:`call_tool`; :meth:`run` also says whether the tool failed.
+        """
+        return (await self.run(tool_call, timeout=timeout)).message
+
+    async def run(
+        self,
+        tool_call: ChatCompletionMessageToolCall | ToolCallDoneEvent | Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+    ) -> ToolOutcome:
+        """Run the tool a model called: its ``tool`` message, and whether it failed.
+
+        As :meth:`call`, for callers that must tell a failure from an answer (the tool
+        loop's ``ToolResultEvent.error``) without reading the message's text.
+
+        Raises:
+            InvalidParameterError: ``tool_call`` is not a tool call, or ``timeout`` is
+                not positive.
         """
         if timeout is not None and not timeout > 0:
             raise InvalidParameterError(
@@ -511,6 +529,7 @@ class Toolbox(Mapping[str, _Entry]):
             )
         call_id, name, arguments, value = _unpack(tool_call)
         entry = self._entries.get(name)
+        failed = True
         if entry is None:
             known = ", ".join(repr(n) for n in self._entries) or "none"
             content = f"Error: there is no tool named {name!r}. The available tools are: {known}."
@@ -518,8 +537,22 @@ class Toolbox(Mapping[str, _Entry]):
             content = f"Error: tool {name!r} is not available to run here."
         else:
             given = value if isinstance(value, entry.arguments_type) else arguments
-            content = await _run(entry, given, timeout)
-        return ToolMessage(content=content, tool_call_id=call_id)
+            content, failed = await _run(entry, given, timeout)
+        return ToolOutcome(ToolMessage(content=content, tool_call_id=call_id), failed)
+
+
+class ToolOutcome(NamedTuple):
+    """What :meth:`Toolbox.run` returns.
+
+    Attributes:
+        message: The ``tool`` message to send back to the model.
+        failed: Whether the message reports a failure (an unknown tool, invalid
+            arguments, an exception, a timeout or an unencodable result) rather than
+            the tool's result.
+    """
+
+    message: ToolMessage
+    failed: bool
 
 
 def _unpack(
@@ -566,34 +599,43 @@ async def _guarded(tool: FunctionTool[..., Any], value: msgspec.Struct) -> tuple
         return False, exc
 
 
-async def _run(tool: FunctionTool[..., Any], arguments: Arguments, timeout: float | None) -> str:
-    """Decode, run and serialise; every failure becomes an ``Error: ...`` text."""
+async def _run(
+    tool: FunctionTool[..., Any], arguments: Arguments, timeout: float | None
+) -> tuple[str, bool]:
+    """Decode, run and serialise: the content to send, and whether it reports a failure.
+
+    Every failure becomes an ``Error: ...`` text for the model. A tool that raised or
+    timed out is also logged at WARNING (with the traceback): that is a bug or an outage
+    on the caller's side, which the model's retry may hide. Arguments the model got
+    wrong are the model's mistake, logged at INFO.
+    """
     try:
         value = tool.decode(arguments)
     except ToolArgumentsError as exc:
-        _logger.debug("rejected the arguments of a call to %r", tool.name, exc_info=exc)
-        return f"Error: {exc.message}"
+        _logger.info("rejected the arguments of a call to %r: %s", tool.name, exc.message)
+        return f"Error: {exc.message}", True
     if timeout is None:
         ok, result = await _guarded(tool, value)
     else:
         try:
             ok, result = await asyncio.wait_for(_guarded(tool, value), timeout)
         except asyncio.TimeoutError:
-            _logger.debug("tool %r timed out after %gs", tool.name, timeout)
-            return f"Error: tool {tool.name!r} did not finish within {timeout:g} seconds."
+            _logger.warning("tool %r timed out after %gs", tool.name, timeout)
+            return f"Error: tool {tool.name!r} did not finish within {timeout:g} seconds.", True
     if not ok:
         assert isinstance(result, Exception)
-        _logger.debug("tool %r raised", tool.name, exc_info=result)
-        return f"Error: tool {tool.name!r} failed: {_describe(result)}"
+        _logger.warning("tool %r raised %s", tool.name, _describe(result), exc_info=result)
+        return f"Error: tool {tool.name!r} failed: {_describe(result)}", True
     if isinstance(result, str):
-        return result
+        return result, False
     try:
-        return _encoder.encode(result).decode()
-    except Exception as exc:  # any encoding failure is the tool's to report, not to raise
+        return _encoder.encode(result).decode(), False
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+        _logger.warning("tool %r returned a value that is not JSON: %s", tool.name, exc)
         return (
             f"Error: tool {tool.name!r} returned a value that cannot be sent as JSON: "
             f"{_describe(exc)}"
-        )
+        ), True
 
 
 async def call_tool(

@@ -693,6 +693,7 @@ def test_public_names() -> None:
         "ToolArgumentsError",
         "ToolDefinitionError",
         "ToolLike",
+        "ToolOutcome",
         "Toolbox",
         "call_tool",
         "force",
@@ -700,3 +701,31 @@ def test_public_names() -> None:
     ]
     for name in kt.__all__:
         assert hasattr(kt, name)
+
+
+async def test_run_says_whether_the_tool_failed_without_reading_the_text() -> None:
+    """Toolbox.run carries failure as a field: a tool whose answer merely starts with
+    "Error: " succeeded, a tool that raised failed."""
+
+    @tool
+    async def echo(text: str) -> str:
+        """Say it back."""
+        return text
+
+    @tool
+    async def broken() -> str:
+        """Always fails."""
+        raise RuntimeError("disk full")
+
+    box = Toolbox([echo, broken])
+
+    def call(name: str, arguments: str) -> dict[str, Any]:
+        return {"id": "c", "function": {"name": name, "arguments": arguments}}
+
+    said = await box.run(call("echo", '{"text": "Error: none, all fine"}'))
+    assert (said.message.content, said.failed) == ("Error: none, all fine", False)
+    raised = await box.run(call("broken", "{}"))
+    assert raised.failed is True
+    assert "disk full" in str(raised.message.content)
+    assert (await box.run(call("missing", "{}"))).failed is True
+    assert (await box.run(call("echo", "{not json"))).failed is True
