@@ -17,14 +17,15 @@ import logging
 import random
 import re
 import socket
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
+from _transports import RecordingTransport
 from aiohttp import web
 
 import kkiai_async as kk
@@ -56,20 +57,26 @@ async def fake() -> AsyncIterator[FakeServer]:
         yield server
 
 
+# The transport of each client make_client() made, to look into its connection pool.
+_TRANSPORTS: weakref.WeakKeyDictionary[kk.AsyncClient, RecordingTransport] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def make_client(base_url: str, **options: Any) -> kk.AsyncClient:
     """A client with a key long enough to be redacted, and no retries unless asked."""
     options.setdefault("max_retries", 0)
-    return kk.AsyncClient(base_url=base_url, api_key="sk-chaos-0123456789", **options)
+    transport = RecordingTransport()
+    client = kk.AsyncClient(
+        base_url=base_url, api_key="sk-chaos-0123456789", transport=transport, **options
+    )
+    _TRANSPORTS[client] = transport
+    return client
 
 
 def pool_state(client: kk.AsyncClient) -> tuple[int, int]:
     """(connections in use, idle connections kept alive) in the client's aiohttp pool."""
-    session = client._transport._session  # type: ignore[attr-defined]
-    assert isinstance(session, aiohttp.ClientSession)
-    connector = session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    idle = sum(len(conns) for conns in connector._conns.values())
-    return len(connector._acquired), idle
+    return _TRANSPORTS[client].pool_state()
 
 
 def open_server_connections(runner: web.AppRunner) -> int:

@@ -12,6 +12,7 @@ import aiohttp
 import httpx
 import msgspec
 import pytest
+from _transports import RecordingTransport
 from conftest import (
     JSON_HEADERS,
     MESSAGES,
@@ -218,10 +219,12 @@ async def test_closed_client_refuses_requests(server: Server, transport: Transpo
 async def test_owned_session_is_closed(server: Server) -> None:
     """The session the client created is closed by aclose()."""
     server.queue(OK)
-    async with kk.AsyncClient(base_url=server.base_url) as c:
+    # The aiohttp transport with its own pool, wrapped to show that pool's session; the
+    # client closes a transport object given to it, as httpx.AsyncClient does.
+    transport = RecordingTransport()
+    async with kk.AsyncClient(base_url=server.base_url, transport=transport) as c:
         await _complete(c)
-        session = c._transport._session  # type: ignore[attr-defined]
-        assert isinstance(session, aiohttp.ClientSession)
+        session = transport.session
         assert not session.closed
     assert session.closed
 

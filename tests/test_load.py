@@ -23,8 +23,8 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-import aiohttp
 import pytest
+from _transports import RecordingTransport
 
 import kkiai_async as kk
 from kkiai_async.testing import FakeServer, Fault, Reply
@@ -56,16 +56,6 @@ def stream_number(text: str | None) -> int:
     assert text is not None
     assert len(text) >= WIDTH, text
     return int(text[:4])
-
-
-def pool_state(client: kk.AsyncClient) -> tuple[int, int]:
-    """(connections in use, idle connections kept alive) in the client's aiohttp pool."""
-    session = client._transport._session  # type: ignore[attr-defined]
-    assert isinstance(session, aiohttp.ClientSession)
-    connector = session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    idle = sum(len(conns) for conns in connector._conns.values())
-    return len(connector._acquired), idle
 
 
 @dataclass
@@ -111,11 +101,12 @@ async def test_concurrent_streams_with_drops_and_cancellations(
             items.append(Fault.drop_after(cut_at[i], reply=reply) if i in cut_at else reply)
         rng.shuffle(items)
         server.queue(*items)
+        transport = RecordingTransport(connection_limit=0)
         async with kk.AsyncClient(
-            base_url=server.base_url, api_key="sk-load", max_retries=0, connection_limit=0
+            base_url=server.base_url, api_key="sk-load", max_retries=0, transport=transport
         ) as client:
             outcomes = await asyncio.gather(*(read_stream(client) for _ in range(STREAMS)))
-            in_use, idle = pool_state(client)
+            in_use, idle = transport.pool_state()
             assert in_use == 0
             # Only the connections of complete streams may be kept alive.
             assert idle <= STREAMS - len(cut_at)
@@ -178,8 +169,9 @@ async def test_concurrent_streams_with_drops_and_cancellations(
                         # "cancel-reading": go on awaiting a chunk that never comes.
             return mode
 
+        transport = RecordingTransport(connection_limit=0)
         async with kk.AsyncClient(
-            base_url=server.base_url, api_key="sk-load", max_retries=0, connection_limit=0
+            base_url=server.base_url, api_key="sk-load", max_retries=0, transport=transport
         ) as client:
             loop = asyncio.get_running_loop()
             tasks = []
@@ -200,7 +192,7 @@ async def test_concurrent_streams_with_drops_and_cancellations(
             assert broke + cancelled == CANCELLED
             # Before the client is closed: every stopped stream closed its connection.
             await server.wait_for_connections(0, timeout=30)
-            assert pool_state(client) == (0, 0)
+            assert transport.pool_state() == (0, 0)
         assert server.pending == 0
 
     faults = len(cut_at) + CANCELLED

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
+from _transports import RecordingTransport
 from aiohttp import web
 
 import kkiai_async as kk
@@ -378,15 +379,17 @@ async def completion(request: web.Request) -> web.StreamResponse:
 
 async def test_owned_session_verifies_certificates(server_tls: ssl.SSLContext) -> None:
     """The client's own pool verifies TLS: a self-signed certificate is refused."""
+    # The aiohttp transport with its own pool, wrapped to show that pool's session.
+    transport = RecordingTransport()
     async with (
         app_server(completion, server_tls) as (url, seen),
-        kk.AsyncClient(base_url=f"{url}/v1", api_key=KEY, max_retries=0) as client,
+        kk.AsyncClient(
+            base_url=f"{url}/v1", api_key=KEY, max_retries=0, transport=transport
+        ) as client,
     ):
         with pytest.raises(kk.APIConnectionError) as info:
             await client.chat.completions.create(model="m", messages=MESSAGES)
-        session = client._transport._session  # type: ignore[attr-defined]
-        assert isinstance(session, aiohttp.ClientSession)
-        connector = session.connector
+        connector = transport.session.connector
         assert isinstance(connector, aiohttp.TCPConnector)
         assert connector._ssl is True  # aiohttp's default: verify against the system CAs
     assert "certificate" in str(info.value).lower()
