@@ -116,21 +116,26 @@ class RetryPolicy(msgspec.Struct, frozen=True):
             ``0`` turns backoff off (tests), while a server's ``Retry-After`` is still
             honoured.
         backoff_cap: The largest wait our own backoff ever picks, in seconds.
+        max_server_delay: The longest ``Retry-After`` (or ``retry-after-ms``) honoured,
+            in seconds; a longer one falls back to our own backoff. 60 s suits an
+            interactive caller, who would rather fail than hang; the batch runner,
+            which has nobody waiting on one request, honours up to five minutes.
 
     Raises:
         InvalidParameterError: If ``max_retries`` is not a non-negative int, or a backoff
-            value is not a non-negative finite number.
+            or delay value is not a non-negative finite number.
     """
 
     max_retries: int = 2
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
+    max_server_delay: float = 60.0
 
     def __post_init__(self) -> None:
         n = self.max_retries
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise InvalidParameterError("max_retries", f"must be an int >= 0, got {n!r}")
-        for name in ("backoff_base", "backoff_cap"):
+        for name in ("backoff_base", "backoff_cap", "max_server_delay"):
             v = getattr(self, name)
             if (
                 isinstance(v, bool)

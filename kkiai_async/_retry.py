@@ -1,9 +1,11 @@
 """Backoff, and what is safe to retry: pure decisions, no I/O, no sleeping.
 
-The client's send loop asks three questions after a failed attempt -- *may I retry?*
-(:func:`retry_decision`), *how long do I wait?* (:func:`retry_delay`) and *what do I
-log?* (:func:`describe_retry_reason`) -- and this module answers them from the status,
-the response headers and the exception alone. Keeping the answers free of I/O and of
+The client's send loop and the batch runner ask three questions after a failed attempt
+-- *may I retry?* (:func:`retry_decision`), *how long do I wait?* (:func:`retry_delay`)
+and *what do I log?* (:func:`describe_retry_reason`) -- and this module answers them
+from the status, the response headers and the exception alone, so that both retry the
+same statuses and read ``Retry-After`` the same way; they differ only in the settings of
+their :class:`RetryPolicy` (the batch runner honours a longer server-requested wait). Keeping the answers free of I/O and of
 the clock (``now`` and ``rng`` are parameters) makes every rule testable as a table.
 
 What is retried, and why:
@@ -45,10 +47,6 @@ __all__ = [
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 501, 502, 503, 504, 529})
 """HTTP statuses retried when the server gives no ``x-should-retry`` header."""
-
-# A server-suggested wait longer than this is not honoured: an interactive caller would
-# rather fail (or fall back to our own capped backoff) than hang for minutes.
-_MAX_SERVER_DELAY = 60.0
 
 # 2.0 ** 1024 overflows a float; no useful backoff needs more than a few doublings.
 _MAX_DOUBLINGS = 62
@@ -116,7 +114,7 @@ def retry_decision(
     return status is not None and status in RETRYABLE_STATUSES
 
 
-def _server_delay(headers: Mapping[str, str], now: float | None) -> float | None:
+def _server_delay(headers: Mapping[str, str], now: float | None, limit: float) -> float | None:
     """The wait the server asked for, in seconds, when it is usable; else ``None``."""
     raw = _header(headers, "retry-after-ms")
     if raw is not None:
@@ -124,7 +122,7 @@ def _server_delay(headers: Mapping[str, str], now: float | None) -> float | None
             seconds: float | None = float(raw) / 1000.0
         except ValueError:
             seconds = None
-        if seconds is not None and 0.0 <= seconds <= _MAX_SERVER_DELAY:
+        if seconds is not None and 0.0 <= seconds <= limit:
             return seconds
     raw = _header(headers, "retry-after")
     if raw is None:
@@ -134,7 +132,7 @@ def _server_delay(headers: Mapping[str, str], now: float | None) -> float | None
         seconds = float(raw)
     except ValueError:
         seconds = _http_date_delay(raw, time.time() if now is None else now)
-    if seconds is not None and 0.0 <= seconds <= _MAX_SERVER_DELAY:
+    if seconds is not None and 0.0 <= seconds <= limit:
         return seconds
     return None
 
@@ -162,14 +160,16 @@ def retry_delay(
 
     The server's wish comes first: ``retry-after-ms`` (milliseconds, may be
     fractional), then ``Retry-After`` as seconds (integer or float) or as an HTTP-date.
-    A server value is honoured only when it is between 0 and 60 seconds; a negative,
-    unparsable or larger value (or a date in the past) falls back to our own backoff,
-    which :attr:`RetryPolicy.backoff_cap` bounds. Otherwise: "full jitter" exponential
+    A server value is honoured only when it is between 0 and
+    :attr:`RetryPolicy.max_server_delay` seconds (60 by default: an interactive caller
+    would rather fail than hang for minutes); a negative, unparsable or larger value (or
+    a date in the past) falls back to our own backoff, which
+    :attr:`RetryPolicy.backoff_cap` bounds. Otherwise: "full jitter" exponential
     backoff, ``uniform(0, min(cap, base * 2**attempt))``, which spreads out the retries
     of many clients failing at once instead of synchronising them.
 
     Args:
-        policy: The base and cap of the backoff.
+        policy: The base and cap of the backoff, and the longest server wait honoured.
         attempt: How many retries were already made: ``0`` before the first retry.
         headers: The failed response's headers (empty when no response arrived).
         now: The current Unix time, for an HTTP-date ``Retry-After``; default
@@ -181,7 +181,7 @@ def retry_delay(
         The delay in seconds, ``>= 0``.
     """
     if headers:
-        server = _server_delay(headers, now)
+        server = _server_delay(headers, now, policy.max_server_delay)
         if server is not None:
             return server
     ceiling = min(

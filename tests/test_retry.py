@@ -22,9 +22,8 @@ from kkiai_async._exceptions import (
     InvalidParameterError,
     make_status_error,
 )
+from kkiai_async._config import RetryPolicy, Timeout
 from kkiai_async._retry import (
-    RetryPolicy,
-    Timeout,
     describe_retry_reason,
     retry_decision,
     retry_delay,
@@ -145,9 +144,14 @@ def test_coerce_rejects_other_values(value: object) -> None:
 
 
 def test_retry_policy_defaults() -> None:
-    """The default policy retries twice with a 0.5 s base and an 8 s cap."""
+    """The default policy retries twice with a 0.5 s base, an 8 s cap and a 60 s server wait."""
     p = RetryPolicy()
-    assert (p.max_retries, p.backoff_base, p.backoff_cap) == (2, 0.5, 8.0)
+    assert (p.max_retries, p.backoff_base, p.backoff_cap, p.max_server_delay) == (
+        2,
+        0.5,
+        8.0,
+        60.0,
+    )
 
 
 def test_retry_policy_allows_zero() -> None:
@@ -167,6 +171,8 @@ def test_retry_policy_allows_zero() -> None:
         pytest.param({"backoff_base": True}, "backoff_base", id="bool-base"),
         pytest.param({"backoff_cap": math.inf}, "backoff_cap", id="infinite-cap"),
         pytest.param({"backoff_cap": "8"}, "backoff_cap", id="string-cap"),
+        pytest.param({"max_server_delay": -1}, "max_server_delay", id="negative-server-delay"),
+        pytest.param({"max_server_delay": math.inf}, "max_server_delay", id="infinite-delay"),
     ],
 )
 def test_retry_policy_rejects_invalid_values(kwargs: dict[str, object], param: str) -> None:
@@ -336,6 +342,32 @@ def test_retry_delay_falls_back_to_backoff(headers: Mapping[str, str]) -> None:
     )
     assert rng.calls == [(0.0, 1.0)]
     assert delay == 1.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param({"retry-after": "300"}, 300.0, id="seconds"),
+        pytest.param({"retry-after": http_date(240)}, 240.0, id="http-date"),
+        pytest.param({"retry-after-ms": "90000"}, 90.0, id="ms"),
+    ],
+)
+def test_max_server_delay_honours_longer_waits(
+    headers: Mapping[str, str], expected: float
+) -> None:
+    """With max_server_delay=300 (the batch runner's), a server wait of up to 300 s is used."""
+    rng = RecordingRandom()
+    policy = RetryPolicy(max_server_delay=300.0)
+    assert retry_delay(policy, 0, headers, now=NOW, rng=rng) == pytest.approx(expected)
+    assert rng.calls == []
+
+
+def test_max_server_delay_bounds_what_is_honoured() -> None:
+    """A server wait over max_server_delay falls back to the policy's own backoff."""
+    rng = RecordingRandom()
+    policy = RetryPolicy(max_server_delay=300.0)
+    assert retry_delay(policy, 0, {"retry-after": "301"}, now=NOW, rng=rng) == 0.5
+    assert rng.calls == [(0.0, 0.5)]
 
 
 def test_http_date_uses_current_time_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
