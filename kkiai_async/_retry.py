@@ -5,8 +5,9 @@ The client's send loop and the batch runner ask three questions after a failed a
 and *what do I log?* (:func:`describe_retry_reason`) -- and this module answers them
 from the status, the response headers and the exception alone, so that both retry the
 same statuses and read ``Retry-After`` the same way; they differ only in the settings of
-their :class:`RetryPolicy` (the batch runner honours a longer server-requested wait). Keeping the answers free of I/O and of
-the clock (``now`` and ``rng`` are parameters) makes every rule testable as a table.
+their :class:`RetryPolicy` (the batch runner honours a longer server-requested wait).
+Keeping the answers free of I/O and of the clock (``now`` and ``rng`` are parameters)
+makes every rule testable as a table.
 
 What is retried, and why:
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kkiai_async._config import RetryPolicy, Timeout
 from kkiai_async._exceptions import (
     APIConnectionError,
     APIProtocolError,
@@ -22,7 +23,6 @@ from kkiai_async._exceptions import (
     InvalidParameterError,
     make_status_error,
 )
-from kkiai_async._config import RetryPolicy, Timeout
 from kkiai_async._retry import (
     describe_retry_reason,
     retry_decision,
@@ -352,9 +352,7 @@ def test_retry_delay_falls_back_to_backoff(headers: Mapping[str, str]) -> None:
         pytest.param({"retry-after-ms": "90000"}, 90.0, id="ms"),
     ],
 )
-def test_max_server_delay_honours_longer_waits(
-    headers: Mapping[str, str], expected: float
-) -> None:
+def test_max_server_delay_honours_longer_waits(headers: Mapping[str, str], expected: float) -> None:
     """With max_server_delay=300 (the batch runner's), a server wait of up to 300 s is used."""
     rng = RecordingRandom()
     policy = RetryPolicy(max_server_delay=300.0)
