@@ -24,7 +24,7 @@ __all__ = ["RecordedRequest", "RecordingTransport"]
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the client handed it to the transport."""
+    """One request as the client handed it to the transport (header names lower-cased)."""
 
     method: str
     url: str
@@ -89,7 +89,8 @@ class RecordingTransport:
         stream: bool,
     ) -> Response:
         """Record the request, then fail it if asked, else send it."""
-        self.requests.append(RecordedRequest(method, url, dict(headers), body, timeout, stream))
+        named = {name.lower(): value for name, value in headers.items()}
+        self.requests.append(RecordedRequest(method, url, named, body, timeout, stream))
         if self._failures:
             raise self._failures.popleft()
         return await self._inner.send(method, url, headers, body, timeout, stream)

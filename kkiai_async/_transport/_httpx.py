@@ -274,6 +274,11 @@ def _fail(owner: HttpxResponse, exc: Exception, phase: Phase) -> NoReturn:
     raise mapped from exc
 
 
+# The most bytes inflated in one step: a step's output is built in blocks joined at
+# its end, so a step costs twice its size for a moment; steps keep that far below the
+# bound (a step of the bound itself would double the memory the bound allows).
+_INFLATE_STEP = 256 * 1024
+
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
 
@@ -281,9 +286,10 @@ class _Inflater:
     """Undoes a gzip or deflate ``Content-Encoding`` within a bound on the output.
 
     zlib's ``max_length`` stops inflating when the output reaches it and keeps the
-    input it did not use (``unconsumed_tail``): asking for no more than the room left
-    under the bound, plus one byte to see that the body is over it, keeps a body of a
-    few hundred kilobytes that inflates to gigabytes from ever being inflated whole.
+    input it did not use (``unconsumed_tail``): inflating in steps of at most the room
+    left under the bound, plus one byte to see that the body is over it, keeps a body
+    of a few hundred kilobytes that inflates to gigabytes from ever being inflated
+    whole.
     """
 
     __slots__ = ("_first", "_raw_deflate", "_zlib")
@@ -311,7 +317,7 @@ class _Inflater:
             httpx.DecodingError: ``data`` is not valid gzip or deflate.
         """
         while True:
-            room = 0 if limit < 0 else limit - size + 1  # zlib's 0: no limit
+            room = _INFLATE_STEP if limit < 0 else min(_INFLATE_STEP, limit - size + 1)
             try:
                 out = self._zlib.decompress(data, room)
             except zlib.error as exc:
@@ -324,9 +330,13 @@ class _Inflater:
             size += len(out)
             if out:
                 parts.append(out)
+            if size > limit >= 0:
+                return size
             data = self._zlib.unconsumed_tail
-            # With output short of ``room`` zlib used all the input it was given.
-            if not data or size > limit >= 0:
+            # Output short of ``room``: zlib used all the input it was given and holds
+            # nothing back. A full ``room`` may leave more to come, even from no input
+            # (the rest of a long repetition).
+            if not data and len(out) < room:
                 return size
 
 
