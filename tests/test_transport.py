@@ -100,6 +100,8 @@ async def app() -> AsyncIterator[App]:
         if name == "deflate-raw":
             raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
             return _compressed(raw.compress(SMALL) + raw.flush(), "deflate")
+        if name == "corrupt":
+            return _compressed(gzip.compress(SMALL)[:20] + b"not deflate at all" * 100, "gzip")
         if name == "exact":
             return web.Response(body=b"x" * BOUND)
         if name == "page":
@@ -211,6 +213,12 @@ async def test_compressed_body_under_bound_reads_whole(
     """A gzip or deflate (zlib or raw) body under the bound reads whole, inflated."""
     assert len(SMALL) < BOUND
     assert await _read(http, f"{app.url}/{path}", BOUND) == SMALL
+
+
+async def test_corrupt_gzip_body_is_a_connection_error(app: App, http: Transport) -> None:
+    """A body that is not the gzip its Content-Encoding says raises APIConnectionError."""
+    with pytest.raises(kk.APIConnectionError, match="while reading the response"):
+        await _read(http, f"{app.url}/corrupt", BOUND)
 
 
 async def test_body_of_exactly_the_bound_reads_whole(app: App, http: Transport) -> None:

@@ -3,7 +3,9 @@
 The client and the stream objects talk to this interface only, never to aiohttp
 directly, so that a second transport (httpx) can be added and tests can replace the
 transport without a network. It is deliberately small: one request with a byte body,
-and a response whose body is read whole or in the pieces the socket delivers.
+and a response whose body is read whole (within a bound on its size) or in the pieces
+the socket delivers. A transport of the caller's own is any object with these members
+(``AsyncClient(transport=...)``); nothing needs to inherit from these protocols.
 
 The error contract is part of the interface. A transport raises only errors of the
 library's tree (:mod:`kkiai_async._exceptions`), translated in one place per transport:

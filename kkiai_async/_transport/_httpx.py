@@ -23,6 +23,9 @@ completions. The differences are inside:
   cancels the request until its headers arrive and closes the response after, turned
   into ``APITimeoutError("total")``. It costs nothing when ``total`` is ``None`` (the
   default), and nothing per read when it is set.
+- **A whole body's gzip or deflate is undone here**, not by httpx, whose decoder
+  inflates each 64 KiB network read at once (64 MiB from a gzip bomb) before the size
+  of the body can be checked; :class:`_Inflater` inflates within the bound instead.
 - **Connection reuse is httpcore's decision**: a connection whose body was read to its
   end goes back to the pool even when ``reuse`` is false (an error found in a complete
   body leaves the connection sound); any other is closed.
