@@ -54,6 +54,15 @@ _sleep = asyncio.sleep
 _PATH = "/chat/completions"
 _ANY_DECODER = msgspec.json.Decoder()
 
+DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
+"""The largest non-streamed response body accepted, decompressed: far above the largest
+real completion (``n=128`` choices of a few thousand tokens with 20 ``top_logprobs``
+each come to some tens of megabytes), far below what a decompression bomb inflates to."""
+
+# An error body is only shown (parsed for its error object, or quoted as an excerpt):
+# its first bytes are all that is kept, whatever its size.
+_MAX_ERROR_BODY_BYTES = 64 * 1024
+
 
 def _check_base_url(url: object) -> str:
     if not isinstance(url, str) or not url:
@@ -147,6 +156,7 @@ class AsyncClient:
         "__weakref__",
         "_closed",
         "_json_headers",
+        "_max_body_bytes",
         "_owns_transport",
         "_policy",
         "_stream_headers",
@@ -178,7 +188,8 @@ class AsyncClient:
         backoff_cap: float = 8.0,
         session: aiohttp.ClientSession | httpx.AsyncClient | None = None,
         connection_limit: int = 1000,
-        transport: TransportName | None = None,
+        transport: TransportName | Transport | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         """Configure the client; nothing is connected until the first request.
 
@@ -210,7 +221,13 @@ class AsyncClient:
             transport: The HTTP library: ``"aiohttp"`` (the default) or ``"httpx"``
                 (``pip install 'kkiai-async[httpx]'``), for an application built on
                 httpx. Both behave the same in everything the caller sees. Default: the
-                library of ``session``, else aiohttp.
+                library of ``session``, else aiohttp. Or a transport object of your
+                own (anything with the transport interface: ``send``, ``aclose``,
+                ``closed``, ``user_agent``), which the client closes with itself.
+            max_body_bytes: The largest non-streamed response body accepted, counted
+                after decompression; a larger one raises ``APIProtocolError`` and its
+                connection is closed, so memory grows with the bound, not with the
+                body (a stream's lines are bounded by the event-stream decoder).
 
         Raises:
             InvalidParameterError: A parameter has the wrong type or value.
@@ -231,6 +248,15 @@ class AsyncClient:
             raise InvalidParameterError(
                 "connection_limit", f"must be an int >= 0, got {connection_limit!r}"
             )
+        if (
+            isinstance(max_body_bytes, bool)
+            or not isinstance(max_body_bytes, int)
+            or max_body_bytes < 1
+        ):
+            raise InvalidParameterError(
+                "max_body_bytes", f"must be a positive int, got {max_body_bytes!r}"
+            )
+        self._max_body_bytes = max_body_bytes
         self._configure(
             api_key=api_key or None,
             base_url=_check_base_url(base_url),
@@ -325,6 +351,7 @@ class AsyncClient:
             else _with_retries(self._policy, max_retries),
         )
         clone._transport = self._transport
+        clone._max_body_bytes = self._max_body_bytes
         clone._owns_transport = False
         clone._build_headers()
         return clone
@@ -442,7 +469,7 @@ class AsyncClient:
                 if status < 300:
                     if stream:
                         return response, b""
-                    return response, await _read_all(response)
+                    return response, await _read_all(response, self._max_body_bytes)
                 error = await _status_error(response, self.api_key)
             except APIConnectionError as exc:
                 if attempt >= policy.max_retries or not retry_decision(None, {}, exc):
@@ -467,11 +494,11 @@ class AsyncClient:
             self._check_open()
 
 
-async def _read_all(response: Response) -> bytes:
+async def _read_all(response: Response, max_bytes: int, *, truncate: bool = False) -> bytes:
     reuse = False
     try:
-        data = await response.read()
-        reuse = True
+        data = await response.read(max_bytes, truncate=truncate)
+        reuse = len(data) < max_bytes  # a body cut at the bound was not read to its end
     finally:
         await response.aclose(reuse=reuse)
     return data
@@ -485,8 +512,10 @@ async def _status_error(response: Response, secret: str | None) -> APIStatusErro
     error's message and attributes, which end up in logs, tracebacks and pickles.
     """
     try:
-        data = await _read_all(response)
-    except KkiaiError:
+        data = await _read_all(response, _MAX_ERROR_BODY_BYTES, truncate=True)
+    except KkiaiError as exc:
+        # The status is the error; a body that could not be read only loses its detail.
+        logger.warning("HTTP %d: the error body could not be read: %s", response.status, exc)
         data = b""
     body: object
     try:

@@ -597,3 +597,47 @@ def test_configuration_errors_do_not_show_secrets(kwargs: dict[str, object]) -> 
     with pytest.raises(kk.InvalidParameterError) as info:
         kk.AsyncClient(**kwargs)  # type: ignore[arg-type]
     assert "sk-secret" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------------
+# Bounded bodies
+# ------------------------------------------------------------------------------------
+
+
+async def test_whole_body_over_max_body_bytes_is_a_protocol_error(
+    server: Server, transport: TransportName
+) -> None:
+    """A non-streamed body larger than max_body_bytes raises APIProtocolError naming the
+    setting, and the client goes on working."""
+    big = Reply(body=msgspec.json.encode(completion_json("x" * 5000)), headers=JSON_HEADERS)
+    small = Reply(body=msgspec.json.encode(completion_json("ok")), headers=JSON_HEADERS)
+    server.queue(big, small)
+    async with kk.AsyncClient(
+        base_url=server.base_url, transport=transport, max_body_bytes=4096, max_retries=0
+    ) as client:
+        with pytest.raises(kk.APIProtocolError, match="max_body_bytes"):
+            await _complete(client)
+        completion = await _complete(client)
+    assert completion.choices[0].message.content == "ok"
+
+
+async def test_large_error_body_still_gives_the_status_error(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """An error page of megabytes is cut to its first bytes: the status error is raised
+    with an excerpt, not a protocol error."""
+    page = b"<html>" + b"<p>Bad gateway</p>" * 200_000 + b"</html>"
+    server.queue(Reply(status=502, body=page, headers={"Content-Type": "text/html"}))
+    with pytest.raises(kk.InternalServerError) as info:
+        await _complete(client)
+    assert isinstance(info.value.body, str)
+    assert info.value.body.startswith("<html><p>Bad gateway</p>")
+    assert len(info.value.body) <= 64 * 1024
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "1"])
+def test_max_body_bytes_must_be_a_positive_int(value: object) -> None:
+    """max_body_bytes is checked when the client is made."""
+    with pytest.raises(kk.InvalidParameterError) as info:
+        kk.AsyncClient(base_url="http://127.0.0.1:1/v1", max_body_bytes=value)  # type: ignore[arg-type]
+    assert info.value.param == "max_body_bytes"
