@@ -155,6 +155,7 @@ def ray_main(args: argparse.Namespace, base_url: str) -> None:
     import ray
 
     ray.init(
+        address="local",
         log_to_driver=False,
         include_dashboard=False,
         logging_level="WARNING",

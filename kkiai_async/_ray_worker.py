@@ -219,6 +219,12 @@ class ChatWorker:
         return self._table(ids, results)
 
     async def _submit(self, requests: list[batch.BatchRequest]) -> list[batch.BatchResult]:
+        if self._dispatcher.done():
+            # The run broke earlier: fail this call (Ray Data reports it) rather than
+            # wait for results that will never come.
+            raise RuntimeError("this worker's batch run has stopped") from (
+                None if self._dispatcher.cancelled() else self._dispatcher.exception()
+            )
         loop = asyncio.get_running_loop()
         waiters = []
         for request in requests:

@@ -337,6 +337,10 @@ def _batch_on_ray(args: argparse.Namespace) -> int:
     from . import ray as kk_ray
 
     base_url, key = _url_and_key(args.base_url)
+    try:
+        import ray  # noqa: F401 - only to say what is missing, in one line
+    except ImportError:
+        raise _Usage("--ray needs Ray Data: pip install 'kkiai-async[ray]'") from None
     stats = kk_ray.run_file(
         args.input,
         args.output,

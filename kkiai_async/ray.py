@@ -240,7 +240,7 @@ def run_file(
         errors_path: Where failures go; ``None`` writes them to ``output_path``.
         resume: Skip custom_ids already in the output (and errors) file.
         address: The Ray cluster (``"auto"`` or an address); ``None`` joins the Ray
-            instance this process already has, else starts a local one.
+            instance this process already has, else starts a new local one.
         workers: Ray actors in the pool.
         concurrency: Requests in flight in each actor.
         rpm: Requests per minute for the whole job.
@@ -272,7 +272,9 @@ def run_file(
     if rows:
         ray = _import_ray()
         if not ray.is_initialized():
-            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+            # "local": a new instance of our own, never a cluster that happens to be
+            # recorded on this machine; "auto" or an address joins one.
+            ray.init(address=address or "local", log_to_driver=False, logging_level="WARNING")
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         size = batch_size or 2 * concurrency

@@ -73,6 +73,7 @@ class FaultServer:
 def ray_cluster() -> Iterator[dict[str, str]]:
     """One local Ray instance for the module (starting one takes seconds)."""
     context = ray.init(
+        address="local",  # a new instance, whatever else runs on this machine
         num_cpus=2,
         log_to_driver=False,
         _node_ip_address="127.0.0.1",  # Ray's own traffic on loopback too
@@ -304,3 +305,13 @@ def test_bad_arguments_raise_before_ray_is_used() -> None:
     """workers, concurrency and limits are checked before anything is started."""
     with pytest.raises(kk.InvalidParameterError):
         kk_ray.run_file("in.jsonl", "out.jsonl", workers=0)
+
+
+def test_importing_the_module_imports_no_ray() -> None:
+    """`import kkiai_async.ray` costs nothing until Ray is used."""
+    code = (
+        "import sys, kkiai_async.ray\n"
+        "print(any(m == 'ray' or m.startswith('ray.') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
