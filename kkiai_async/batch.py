@@ -13,35 +13,52 @@ loses all its work when the process dies. This module gives them:
   killed at any moment (even ``kill -9``) and started again writes each result exactly
   once, and every line is written whole.
 
-It is built on the public client only: each attempt is one
-``client.chat.completions`` call with the client's own retries turned off, so that the
-batch runner sees (and counts, and paces) every attempt itself.
+It is built on the public client: each attempt is one ``client.chat.completions`` call
+with the client's own retries turned off, so that the batch runner sees (and counts, and
+paces) every attempt itself. What it retries, and how long it waits, is the client's one
+policy (:mod:`._retry`: the same statuses, ``Retry-After`` in seconds or as an
+HTTP-date, ``x-should-retry``); the runner only sets it up for a job nobody watches
+request by request -- more attempts, and a server-requested wait of up to five minutes
+honoured instead of one.
+
+A request's body is the wire body, as in the OpenAI Batch format: the parameters the
+client knows are checked as ``create()`` checks them, and any other key is sent as it
+is (as ``extra_body`` would send it), because vendor parameters are normal in a batch
+file. A request that cannot be sent -- a wrong type, a missing model -- becomes a
+failed result naming the parameter; nothing a request contains can stop the job.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import random
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from ._config import RetryPolicy
 from ._exceptions import (
-    APIConnectionError,
     APIStatusError,
     APIStreamError,
     BatchInputError,
+    IncompleteStreamError,
     InvalidParameterError,
     KkiaiError,
 )
+from ._params import BODY_PARAMS, build_body
 from ._ratelimit import RateLimiter
+from ._retry import describe_retry_reason, retry_decision, retry_delay
 from .types import ChatCompletion
 
 if TYPE_CHECKING:
@@ -59,7 +76,12 @@ __all__ = [
 
 logger = logging.getLogger("kkiai_async.batch")
 
-_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# A job of thousands of requests loses nothing by waiting minutes for one of them, and a
+# server that asks for five minutes means it: honour up to that (the client keeps 60 s,
+# for a caller who would rather fail than hang).
+_MAX_SERVER_DELAY = 300.0
+# The backoff sleep, looked up at each use so that tests can record it instead of waiting.
+_sleep = asyncio.sleep
 _URLS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _DEFAULT_COMPLETION_TOKENS = 256
 _json_encoder = msgspec.json.Encoder()
@@ -67,7 +89,11 @@ _line_decoder = msgspec.json.Decoder()
 
 
 class BatchRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """One request of a batch: an id of the caller's, and the ``create()`` parameters."""
+    """One request of a batch: an id of the caller's, and the request's body.
+
+    The body is what goes on the wire: the parameters ``create()`` knows are checked
+    as it checks them, and any other key is sent unchanged (as ``extra_body``).
+    """
 
     custom_id: str
     body: dict[str, Any]
@@ -80,8 +106,10 @@ class BatchResult:
     Attributes:
         custom_id: The request's id.
         response: The completion (streamed requests are assembled), or ``None``.
-        error: The error of the last attempt when the request failed, or ``None``.
-        attempts: How many times it was sent.
+        error: The error of the last attempt when the request failed, or ``None``; an
+            :class:`InvalidParameterError` naming the parameter when the body could not
+            be sent at all.
+        attempts: How many times it was sent (``0`` when its body was refused).
         latency: Seconds from the first attempt to the result, backoff included.
         status_code: The HTTP status of the last attempt, if one arrived.
         request_id: The server's id of the last attempt, if known.
@@ -166,13 +194,51 @@ def estimate_tokens(body: Mapping[str, Any]) -> int:
 
 async def _aiter(
     requests: Iterable[BatchRequest] | AsyncIterable[BatchRequest],
-) -> AsyncIterator[BatchRequest]:
+) -> AsyncGenerator[BatchRequest, None]:
     if isinstance(requests, AsyncIterable):
         async for request in requests:
             yield request
     else:
         for request in requests:
             yield request
+
+
+def _line_params(body: object) -> dict[str, Any]:
+    """A request body as ``create()`` keywords, checked: nothing else can refuse it later.
+
+    Known parameters (:data:`._params.BODY_PARAMS`) are passed as themselves, so they
+    are checked as a ``create()`` call checks them; every other key goes through
+    ``extra_body``, which sends it verbatim.
+
+    Raises:
+        InvalidParameterError: The body is not an object with string keys, or a known
+            parameter is wrong (``param`` names it).
+    """
+    if not isinstance(body, Mapping) or not all(type(key) is str for key in body):
+        raise InvalidParameterError(
+            "body", f"must be a JSON object with string keys, got {type(body).__name__}"
+        )
+    params: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in body.items():
+        (params if key in BODY_PARAMS else extra)[key] = value
+    if extra:
+        params["extra_body"] = extra
+    build_body(params)
+    return params
+
+
+def _retryable(exc: KkiaiError) -> bool:
+    """Whether an attempt that raised ``exc`` (not a status error) may be sent again.
+
+    The one place where the runner decides for itself, as :func:`._retry.retry_decision`
+    leaves to its caller: a stream that broke or carried an error object is retried,
+    because the runner assembles a stream before anyone sees it -- sending the request
+    again duplicates nothing. Everything else follows the shared table.
+    """
+    if isinstance(exc, (IncompleteStreamError, APIStreamError)):
+        return True
+    return retry_decision(None, {}, exc)
 
 
 class _Runner:
@@ -184,55 +250,42 @@ class _Runner:
         *,
         concurrency: int,
         limiter: RateLimiter,
-        max_attempts: int,
-        backoff_base: float,
-        backoff_cap: float,
+        policy: RetryPolicy,
         stats: BatchStats,
     ) -> None:
         self.client = client
         self.concurrency = concurrency
         self.limiter = limiter
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.policy = policy
         self.stats = stats
         self.stopping = False
 
     async def execute(self, request: BatchRequest) -> BatchResult:
-        body = dict(request.body)
-        estimate = estimate_tokens(body)
         started = time.monotonic()
+        try:
+            params = _line_params(request.body)
+        except InvalidParameterError as exc:
+            # Nothing was sent: no attempt counted, no rate budget spent.
+            return self._failed(request, exc, 0, started, None, None)
+        estimate = estimate_tokens(request.body)
         attempts = 0
         while True:
             attempts += 1
             await self.limiter.acquire(estimate)
             status: int | None = None
-            request_id: str | None = None
+            headers: Mapping[str, str] = {}
+            error: KkiaiError
             try:
-                completion, headers, request_id = await self._attempt(body)
+                completion, ok_headers, request_id = await self._attempt(params)
             except APIStatusError as exc:
-                status, request_id = exc.status_code, exc.request_id
-                self.limiter.observe(exc.headers)
-                retry_after = _retry_after(exc.headers)
-                if exc.status_code == 429:
-                    # One 429 says the job as a whole is too fast: everyone waits.
-                    self.limiter.pause(
-                        retry_after if retry_after is not None else self._backoff(attempts)
-                    )
-                self.limiter.correct(estimate, 0)
-                if exc.status_code not in _RETRY_STATUSES or attempts >= self.max_attempts:
-                    return self._failed(request, exc, attempts, started, status, request_id)
-                delay = retry_after if retry_after is not None else self._backoff(attempts)
-            except (APIConnectionError, APIStreamError) as exc:
-                self.limiter.correct(estimate, 0)
-                if attempts >= self.max_attempts:
-                    return self._failed(request, exc, attempts, started, None, exc.request_id)
-                delay = self._backoff(attempts)
-            except KkiaiError as exc:  # bad parameters, protocol errors: not worth retrying
-                self.limiter.correct(estimate, 0)
-                return self._failed(request, exc, attempts, started, None, exc.request_id)
-            else:
+                status, headers, error = exc.status_code, exc.headers, exc
                 self.limiter.observe(headers)
+                retry = retry_decision(status, headers, None)
+            except KkiaiError as exc:
+                error = exc
+                retry = _retryable(exc)
+            else:
+                self.limiter.observe(ok_headers)
                 usage = completion.usage
                 if usage is not None:
                     self.limiter.correct(estimate, usage.total_tokens)
@@ -248,24 +301,34 @@ class _Runner:
                     200,
                     request_id,
                 )
+            self.limiter.correct(estimate, 0)
+            delay = retry_delay(self.policy, attempts - 1, headers)
+            if status == 429:
+                # One 429 says the job as a whole is too fast: everyone waits.
+                self.limiter.pause(delay)
+            if not retry or attempts > self.policy.max_retries:
+                return self._failed(request, error, attempts, started, status, error.request_id)
             self.stats.retried += 1
-            logger.info("retrying %s (attempt %d) in %.2fs", request.custom_id, attempts + 1, delay)
-            await asyncio.sleep(delay)
+            logger.info(
+                "retrying %s (attempt %d) in %.2fs: %s",
+                request.custom_id,
+                attempts + 1,
+                delay,
+                describe_retry_reason(status, error),
+            )
+            await _sleep(delay)
 
     async def _attempt(
-        self, body: dict[str, Any]
+        self, params: dict[str, Any]
     ) -> tuple[ChatCompletion, Mapping[str, str], str | None]:
         completions = self.client.chat.completions
-        if body.get("stream"):
-            stream = await completions.create(**body, max_retries=0)
+        if params.get("stream"):
+            stream = await completions.create(**params, max_retries=0)
             async with stream:
                 completion = await stream.final_completion()
             return completion, stream.response_headers, stream.request_id
-        raw = await completions.with_raw_response.create(**body, max_retries=0)
+        raw = await completions.with_raw_response.create(**params, max_retries=0)
         return raw.parse(), raw.headers, raw.request_id
-
-    def _backoff(self, attempt: int) -> float:
-        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
 
     def _failed(
         self,
@@ -284,19 +347,22 @@ class _Runner:
             request.custom_id, None, exc, attempts, time.monotonic() - started, status, request_id
         )
 
+    def crashed(self, request: BatchRequest, exc: Exception, started: float) -> BatchResult:
+        """The failed result of a request whose handling raised what it never should.
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        if 0 <= seconds <= 300:
-            return seconds
-    return None
+        A bug (ours, a transport's, a custom limiter's) costs the one request, not the
+        job; it is logged at ERROR with its traceback, so it is seen and reported.
+        """
+        logger.error(
+            "request %s failed with an unexpected error (a bug: please report it)",
+            request.custom_id,
+            exc_info=exc,
+        )
+        error = KkiaiError(f"unexpected error: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        self.stats.failed += 1
+        # How many attempts were made is lost with the frame that raised.
+        return BatchResult(request.custom_id, None, error, 0, time.monotonic() - started)
 
 
 class BatchRun:
@@ -311,7 +377,7 @@ class BatchRun:
     def __init__(
         self,
         runner: _Runner,
-        source: AsyncIterator[BatchRequest],
+        source: AsyncGenerator[BatchRequest, None],
         on_cancel: Literal["finish", "cancel"],
     ) -> None:
         self._runner = runner
@@ -408,8 +474,11 @@ class BatchRun:
                 except StopAsyncIteration:
                     return
             stats.in_flight += 1
+            started = time.monotonic()
             try:
                 result = await runner.execute(request)
+            except Exception as exc:  # logged at ERROR, with its traceback, in crashed()
+                result = runner.crashed(request, exc, started)
             finally:
                 stats.in_flight -= 1
             await self._results.put(result)
@@ -419,10 +488,10 @@ class BatchRun:
         await self._results.put(None)
 
     async def _close_source(self) -> None:
-        aclose = getattr(self._source, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
+        # Called once no worker is inside the generator (they have all ended, or were
+        # cancelled and awaited), so closing it cannot meet "already running"; whatever
+        # the caller's iterable raises while it is closed is theirs to see.
+        await self._source.aclose()
 
 
 def run(
@@ -452,9 +521,12 @@ def run(
         rpm: Requests per minute, or ``None``.
         tpm: Tokens per minute, or ``None`` (estimated before sending, settled from
             ``usage`` afterwards).
-        max_attempts: Attempts per request for retryable failures (connection errors,
-            408, 409, 429, 5xx, errors inside a stream).
-        backoff_base: First backoff in seconds (full jitter, doubling).
+        max_attempts: Attempts per request for retryable failures: what the client
+            retries (an ``x-should-retry`` header when the server sends one; else
+            connection errors, connect and read timeouts, 408, 409, 429, 5xx, 529), and
+            streams that broke or carried an error object.
+        backoff_base: First backoff in seconds (full jitter, doubling); a server's
+            ``Retry-After`` of up to five minutes is honoured instead.
         backoff_cap: Longest backoff in seconds.
         on_cancel: What :meth:`BatchRun.aclose` does with requests in flight when the
             consumer stops early: ``"cancel"`` cancels them; ``"finish"`` waits for them.
@@ -468,10 +540,19 @@ def run(
         requests finish, and the handle to stop the run.
 
     Raises:
-        InvalidParameterError: ``concurrency`` below 1 or a non-positive limit.
+        InvalidParameterError: ``concurrency`` or ``max_attempts`` below 1, a
+            non-positive limit, or a negative backoff.
     """
     if concurrency < 1:
         raise InvalidParameterError("concurrency", "must be at least 1")
+    if max_attempts < 1:
+        raise InvalidParameterError("max_attempts", "must be at least 1")
+    policy = RetryPolicy(
+        max_retries=max_attempts - 1,
+        backoff_base=backoff_base,
+        backoff_cap=backoff_cap,
+        max_server_delay=_MAX_SERVER_DELAY,
+    )
     for name, limit in (("rpm", rpm), ("tpm", tpm)):
         if limit is not None and not limit > 0:
             raise InvalidParameterError(name, "must be positive")
@@ -479,9 +560,7 @@ def run(
         client,
         concurrency=concurrency,
         limiter=limiter if limiter is not None else RateLimiter(rpm=rpm, tpm=tpm),
-        max_attempts=max_attempts,
-        backoff_base=backoff_base,
-        backoff_cap=backoff_cap,
+        policy=policy,
         stats=stats if stats is not None else BatchStats(),
     )
     return BatchRun(runner, _aiter(requests), on_cancel)
@@ -611,11 +690,15 @@ def _output_line(result: BatchResult) -> bytes:
                 "body": exc.body,
             }
         code = getattr(exc, "code", None) or type(exc).__name__
+        error: dict[str, str] = {"code": str(code), "message": str(exc)}
+        param = getattr(exc, "param", None)
+        if isinstance(param, str):
+            error["param"] = param
         record = {
             "id": line_id,
             "custom_id": result.custom_id,
             "response": response,
-            "error": {"code": str(code), "message": str(exc)},
+            "error": error,
         }
     return _json_encoder.encode(record) + b"\n"
 
@@ -660,7 +743,9 @@ async def run_file(
     Args:
         client: The client to send with.
         input_path: The requests; checked whole before anything is sent (duplicate or
-            missing custom_ids, invalid JSON, wrong url or method).
+            missing custom_ids, invalid JSON, wrong url or method, a body that is not
+            an object). A body's parameters are checked as its request comes up: a
+            wrong one gives that request a failed line naming it, and the job goes on.
         output_path: Where results go, appended one whole line each.
         errors_path: Where failures go; ``None`` writes them to ``output_path``.
         resume: Skip custom_ids already in the output (and errors) file, so a killed
