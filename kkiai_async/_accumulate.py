@@ -362,44 +362,48 @@ class ChatCompletionAccumulator:
             self._take_extra(chunk)
         choices = self._choices
         for ch in chunk.choices:
-            ci = ch.index
-            st = choices.get(ci)
+            st = choices.get(ch.index)
             if st is None:
-                st = self._new_choice(ci)
+                st = self._new_choice(ch.index)
             d = ch.delta
             # Role, reasoning, refusal and legacy function calls are rare (the role comes
-            # once): one test for all of them keeps the common delta cheap. Events come
-            # in the documented order: reasoning, text, refusal.
-            rare = (
-                d.role is not None
-                or d.reasoning_content is not None
-                or d.reasoning is not None
-                or d.refusal is not None
-                or d.function_call is not None
-            )
-            if rare:
+            # once): one test for all of them keeps the common delta cheap (written as a
+            # test, not as a stored boolean: CPython then only jumps). Events come in
+            # the documented order: reasoning, text, refusal.
+            if (
+                d.role is None
+                and d.reasoning_content is None
+                and d.reasoning is None
+                and d.refusal is None
+                and d.function_call is None
+            ):
+                rare = False
+            else:
+                rare = True
                 if d.role and st.role is None:
                     st.role = d.role
                 text = d.reasoning_content or d.reasoning
                 if text:
                     st.reasoning.append(text)
                     if events is not None:
-                        events.append(ReasoningDeltaEvent(choice_index=ci, delta=text))
+                        events.append(ReasoningDeltaEvent(choice_index=st.index, delta=text))
             text = d.content
             if text:
                 st.content.append(text)
                 if events is not None:
                     if self._parse_content:
                         parsed = self._parse_content_piece(st, text)
-                        events.append(TextDeltaEvent(choice_index=ci, delta=text, parsed=parsed))
+                        events.append(
+                            TextDeltaEvent(choice_index=st.index, delta=text, parsed=parsed)
+                        )
                     else:
-                        events.append(TextDeltaEvent(choice_index=ci, delta=text))
+                        events.append(TextDeltaEvent(choice_index=st.index, delta=text))
             if rare:
                 text = d.refusal
                 if text:
                     st.refusal.append(text)
                     if events is not None:
-                        events.append(RefusalDeltaEvent(choice_index=ci, delta=text))
+                        events.append(RefusalDeltaEvent(choice_index=st.index, delta=text))
                 if d.function_call is not None:
                     self._merge_function_call(st, d.function_call)
             if d.tool_calls:
@@ -410,7 +414,7 @@ class ChatCompletionAccumulator:
                 if events is not None and (lp.content or lp.refusal):
                     events.append(
                         LogprobsEvent(
-                            choice_index=ci,
+                            choice_index=st.index,
                             content=lp.content or None,
                             refusal=lp.refusal or None,
                         )
@@ -422,7 +426,7 @@ class ChatCompletionAccumulator:
                 if events is not None:
                     self._close_choice(st, events)
                     events.append(
-                        ChoiceFinishedEvent(choice_index=ci, finish_reason=ch.finish_reason)
+                        ChoiceFinishedEvent(choice_index=st.index, finish_reason=ch.finish_reason)
                     )
         if chunk.usage is not None:
             self._usage = chunk.usage

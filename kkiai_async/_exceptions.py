@@ -30,6 +30,12 @@ are translated into this tree in one place per transport and never reach the cal
             └── TruncatedStreamError        the body ended cleanly, but a choice never
                                             finished (no [DONE], no finish_reason)
 
+Two more errors live here, outside the tree, because the decoders that raise them do no
+I/O and know nothing of the client: :class:`SSEProtocolError` (the event-stream decoder
+met a line or event over its bound) and :class:`PartialJSONError` (where a text stops
+being JSON). Neither reaches a caller of the client: the stream turns the first into an
+:class:`APIProtocolError`, and the second is reported on the events it concerns.
+
 Why ``partial`` is on the root: an error that ends a stream early must not lose what
 had already arrived. Whatever its class, such an error carries the completion assembled
 up to that point as :attr:`KkiaiError.partial`; errors raised before a stream started
@@ -65,8 +71,10 @@ __all__ = [
     "KkiaiError",
     "MaxRoundsExceededError",
     "NotFoundError",
+    "PartialJSONError",
     "PermissionDeniedError",
     "RateLimitError",
+    "SSEProtocolError",
     "ToolArgumentsError",
     "ToolDefinitionError",
     "TruncatedStreamError",
@@ -449,3 +457,44 @@ def _excerpt(body: object, limit: int = 200) -> str:
     text = body if isinstance(body, str) else repr(body)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------------------
+# The decoders' own errors (outside the KkiaiError tree; see the module docstring)
+# --------------------------------------------------------------------------------------
+
+
+class SSEProtocolError(ValueError):
+    """The event stream broke a limit the decoder enforces (a line or an event too large).
+
+    A ``ValueError`` because the bytes received are unacceptable, not because of I/O. Once
+    raised, the decoder stays failed: the line boundary is lost, so the rest of the stream
+    cannot be interpreted reliably.
+    """
+
+
+class PartialJSONError(ValueError):
+    """Where a text stops being valid JSON, and what should have been there.
+
+    Attributes:
+        offset: The offset in the whole text (all fragments together) of the first
+            character that cannot be part of valid JSON; for an incomplete text at
+            :meth:`PartialJSONParser.finish`, the length of the text.
+        expected: What could have come at ``offset``, e.g. ``"',' or '}'"``.
+        reason: ``"invalid JSON"``, ``"unexpected end of input"`` or
+            ``"nesting too deep"``.
+    """
+
+    offset: int
+    expected: str
+    reason: str
+
+    def __init__(self, reason: str, offset: int, expected: str) -> None:
+        super().__init__(f"{reason} at offset {offset}: expected {expected}")
+        self.reason = reason
+        self.offset = offset
+        self.expected = expected
+
+    def __reduce__(self) -> tuple[type[PartialJSONError], tuple[str, int, str]]:
+        # The message is derived, so unpickling must call __init__ with the parts.
+        return (type(self), (self.reason, self.offset, self.expected))

@@ -1,17 +1,19 @@
 """The stream objects: a streamed response's bytes -> chunks -> events, and its lifecycle.
 
-This is the hot path of every ``create(stream=True)``: per ``data:`` event it does one
-typed ``msgspec`` decode (by a decoder built once, here), one
-:meth:`ChatCompletionAccumulator.add` and one ``yield``, inside an async generator
-(cheaper to resume than a class's ``__anext__`` coroutine). Everything unusual -- the
-``[DONE]`` sentinel, keep-alives, error objects, relays' odd payloads -- leaves the
-common path through one test and is sorted out by :func:`_classify`, so that rare cases
-cost nothing when they do not happen.
+This is the hot path of every stream: per ``data:`` event it does one typed ``msgspec``
+decode (by a decoder built once, here), one merge into the
+:class:`ChatCompletionAccumulator` and one ``yield`` (of the chunk, or of the events the
+merge made), inside one async generator, :func:`_stream_items`, for chunks and events
+alike (cheaper to resume than a class's ``__anext__`` coroutine). Everything unusual --
+the ``[DONE]`` sentinel, keep-alives, error objects, relays' odd payloads and vendors'
+shapes -- leaves the common path through one test and is sorted out by
+:func:`_classify`, so that rare cases cost nothing when they do not happen.
 
 The other half of the module's job is closing what was opened: however the consumer
-stops (the end, ``break``, an exception, task cancellation, garbage collection), the
-HTTP response is ended, and the connection goes back to the pool only when its body was
-read to the end.
+stops (the end, ``break``, an exception, task cancellation), the generator's ``finally``
+ends the HTTP response, and the connection goes back to the pool only when its body was
+read to the end. Nothing is closed from a finalizer: a stream dropped in the middle of
+its loop is ended when the event loop finalizes its generator.
 """
 
 from __future__ import annotations
@@ -886,9 +888,18 @@ class BytesResponse:
         """The body, as one piece."""
         return _OnePiece(self._body)
 
-    async def read(self) -> bytes:
-        """The body."""
-        return self._body
+    async def read(self, max_bytes: int | None = None, *, truncate: bool = False) -> bytes:
+        """The body, within ``max_bytes`` as :meth:`Response.read` says.
+
+        Raises:
+            APIProtocolError: The body is over ``max_bytes`` (and ``truncate`` is false).
+        """
+        body = self._body
+        if max_bytes is None or len(body) <= max_bytes:
+            return body
+        if truncate:
+            return body[:max_bytes]
+        raise APIProtocolError(f"the response body is over {max_bytes} bytes (max_body_bytes)")
 
     async def aclose(self, *, reuse: bool) -> None:
         """Nothing to close."""
