@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 import pytest
 from _transports import RecordingTransport
+from _waiting import eventually
 from aiohttp import web
 
 import kkiai_async as kk
@@ -83,15 +84,6 @@ def open_server_connections(runner: web.AppRunner) -> int:
     """Connections the raw aiohttp server has open."""
     assert runner.server is not None
     return len(runner.server.connections)
-
-
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Poll ``predicate`` until true (a hang guard, not a timing assertion)."""
-    for _ in range(2000):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
 
 
 async def read_stream(
@@ -705,7 +697,7 @@ async def test_error_object_while_the_body_stays_open() -> None:
         assert (error.message, error.code) == ("the server sent an error: boom", "x")
         assert partial_message(error) == unfinished("Hello")
         assert error.request_id == RAW_REQUEST_ID
-        await wait_until(lambda: open_server_connections(runner) == 0)
+        await eventually(lambda: open_server_connections(runner) == 0, "connection closed")
         assert pool_state(client) == (0, 0)
 
 
@@ -732,7 +724,7 @@ async def test_line_over_the_size_bound() -> None:
         assert partial_message(error) == unfinished("Hello")
         assert error.request_id == RAW_REQUEST_ID
         assert len(chunks) == 3
-        await wait_until(lambda: open_server_connections(runner) == 0)
+        await eventually(lambda: open_server_connections(runner) == 0, "connection closed")
         assert pool_state(client) == (0, 0)
     assert sent < 1024 * 65536
 
@@ -825,7 +817,7 @@ async def test_cancel_while_awaiting_headers(fake: FakeServer) -> None:
     fake.queue(Fault.stall(seconds=3600))
     async with make_client(fake.base_url) as client:
         task = asyncio.create_task(client.chat.completions.create(model="m", messages=MESSAGES))
-        await wait_until(lambda: len(fake.requests) == 1)
+        await eventually(lambda: len(fake.requests) == 1, "the request arrived")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -901,7 +893,7 @@ async def test_many_cancelled_streams_leave_no_connection(fake: FakeServer) -> N
 
         tasks = [asyncio.create_task(consume()) for _ in range(200)]
         await all_ready.wait()
-        await wait_until(lambda: fake.open_connections == 200)
+        await fake.wait_for_connections(200)
         for task in tasks:
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
+from _waiting import eventually, log_changes
 
 import kkiai_async as kk
 from kkiai_async.testing import FakeServer, Fault, Reply, ToolCall
@@ -78,14 +78,6 @@ async def _ask(session: aiohttp.ClientSession, url: str, question: str) -> list[
     async with session.post(url + "/chat", json=_body(("user", question))) as response:
         assert response.status == 200
         return [event async for event in _events(response)]
-
-
-async def _eventually(predicate: Callable[[], bool], what: str) -> None:
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"never happened: {what}")
 
 
 def _of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -324,12 +316,13 @@ async def test_browser_disconnect_closes_the_upstream_stream(
             seen.append(event["type"])
             if seen.count("text.delta") == 2:
                 break
-        await _eventually(lambda: fake.active_requests == 1, "upstream stream open")
-        response.close()
-
-        await _eventually(lambda: stats.cancelled == 1, "app saw the disconnect")
+        await eventually(lambda: fake.active_requests == 1, "upstream stream open")
+        with log_changes("kkiai.examples.web") as app_logged:
+            response.close()
+            # The app counts the disconnect, then logs it: the log line wakes the test.
+            await app_logged.until(lambda: stats.cancelled == 1, "app saw the disconnect")
         await fake.wait_for_connections(0)
-        await _eventually(lambda: fake.active_requests == 0, "upstream handler ended")
+        await eventually(lambda: fake.active_requests == 0, "upstream handler ended")
 
     assert seen == ["round.started", "text.delta", "text.delta"]
     assert stats == web.StreamStats(started=1, cancelled=1)
