@@ -11,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, cast, overload
 
 import msgspec
 from typing_extensions import Unpack
 
 from ._accumulate import ChatCompletionAccumulator
-from ._chat_params import REQUEST_OPTIONS, ChatParams, ToolObject, ToolRunParams
+from ._chat_params import (
+    REQUEST_OPTIONS,
+    ChatParams,
+    ParseParams,
+    ToolObject,
+    ToolRunParams,
+    TypedResponseFormat,
+)
 from ._config import USE_CLIENT_DEFAULT, Timeout, UseClientDefault
 from ._exceptions import InvalidParameterError, request_id_from
 from ._params import build_body
@@ -30,6 +37,7 @@ from ._stream import (
 )
 from .types import (
     ChatCompletion,
+    ParsedChatCompletion,
     ResponseFormatJSONObject,
     ResponseFormatJSONSchema,
 )
@@ -48,6 +56,8 @@ __all__ = [
 ]
 
 _ENCODER = msgspec.json.Encoder()
+
+_T = TypeVar("_T")
 
 
 class _Options(NamedTuple):
@@ -77,6 +87,14 @@ def _prepare(params: Mapping[str, Any], *, stream: bool) -> tuple[dict[str, obje
         fields = {**fields, "stream": True}
     elif "stream" in fields:
         fields = {k: v for k, v in fields.items() if k != "stream"}
+    response_format = fields.get("response_format")
+    if response_format is not None and not isinstance(response_format, (Mapping, msgspec.Struct)):
+        # A type: the schema code is loaded only by those who use it (and anything else
+        # goes on to build_body, whose message is about dicts).
+        from ._structured import compile_format, is_typed_format
+
+        if is_typed_format(response_format):
+            fields = {**fields, "response_format": compile_format(response_format).body()}
     return build_body(fields), _Options(extra_headers, timeout, max_retries)
 
 
@@ -186,6 +204,67 @@ class AsyncCompletions:
             )
         raw = await self._create_whole(body, options)
         return raw.parse()
+
+    async def parse(
+        self,
+        *,
+        response_format: type[_T] | TypedResponseFormat[_T],
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[_T]:
+        """Create a chat completion whose answer is decoded into a type.
+
+        The type (a ``msgspec.Struct``, dataclass, ``TypedDict`` or pydantic
+        ``BaseModel``) is sent as a strict ``json_schema`` response format, built by the
+        same code as tool schemas, and each choice's content is decoded into it (by
+        msgspec; by pydantic for a pydantic model, so its validators run)::
+
+            class Weather(msgspec.Struct):
+                city: str
+                celsius: float
+
+            completion = await client.chat.completions.parse(
+                model=..., messages=[...], response_format=Weather
+            )
+            weather = completion.choices[0].message.parsed  # a Weather, or None
+
+        ``parsed`` is ``None`` when the model refused (``message.refusal`` says why).
+        Pass ``kk.TypedResponseFormat(T, strict=False)`` for a type strict mode cannot
+        take.
+
+        Args:
+            response_format: The type of the answer, or a
+                :class:`~kkiai_async.TypedResponseFormat` of it.
+            **params: As for :meth:`create` (:class:`ParseParams`: everything but
+                ``stream`` and ``response_format``).
+
+        Returns:
+            A :class:`~kkiai_async.ParsedChatCompletion` whose
+            ``choices[i].message.parsed`` is a ``T``.
+
+        Raises:
+            InvalidParameterError: A parameter is wrong, or the type cannot be described
+                (or cannot be strict; the message names the field); nothing was sent.
+            LengthFinishReasonError: An answer was cut off at the token limit.
+            ContentFilterFinishReasonError: An answer was stopped by the content filter.
+            OutputValidationError: An answer is not JSON or does not fit the type; it
+                carries the raw ``content`` and the ``path`` where it failed.
+            APIError: As for :meth:`create`.
+        """
+        from ._structured import compile_format, parse_completion
+
+        self._client._check_open()
+        if cast("Mapping[str, object]", params).get("stream"):
+            raise InvalidParameterError(
+                "stream",
+                "parse() returns a whole completion; stream a typed answer with "
+                "stream(response_format=T)",
+            )
+        compiled = compile_format(response_format)
+        fields: dict[str, Any] = dict(params)
+        fields["response_format"] = compiled.body()
+        body, options = _prepare(fields, stream=False)
+        raw = await self._create_whole(body, options)
+        return parse_completion(raw.parse(), compiled)
 
     async def _create_whole(self, body: dict[str, object], options: _Options) -> RawResponse:
         """Send a non-streamed request; the completion with the response's metadata."""

@@ -21,7 +21,7 @@ server's default applies.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from typing_extensions import TypedDict
 
@@ -46,7 +46,10 @@ __all__ = [
     "ToolObject",
     "ToolParam",
     "ToolRunParams",
+    "TypedResponseFormat",
 ]
+
+_T = TypeVar("_T")
 
 
 class ToolObject(Protocol):
@@ -178,9 +181,56 @@ class _Tools(TypedDict, total=False):
     """The tools the model may call: dicts, ``kk.Tool``\\s or ``@kk.tool`` functions."""
 
 
+class TypedResponseFormat(Generic[_T]):
+    """A type as ``response_format``, with the options a bare type cannot carry.
+
+    A bare type (``response_format=Answer``) is the same as ``TypedResponseFormat(Answer)``:
+    strict, named after the class, described by its docstring. Use this class to turn
+    strict mode off for a type strict mode cannot take (a free-form ``dict`` field, a
+    field with a non-null default), or to choose the name and description sent::
+
+        fmt = kk.TypedResponseFormat(Answer, strict=False)
+        completion = await client.chat.completions.parse(
+            model=..., messages=[...], response_format=fmt
+        )
+
+    Args:
+        type_: A ``msgspec.Struct``, dataclass, ``TypedDict`` or pydantic ``BaseModel``.
+        strict: Ask the server to hold the answer to the schema exactly (the default). A
+            type that cannot be strict is refused before sending, naming the field.
+        name: The schema's name (1 to 64 letters, digits, ``_`` or ``-``); by default
+            the class name.
+        description: What the answer is for; by default the first paragraph of the
+            class docstring.
+    """
+
+    __slots__ = ("description", "name", "strict", "type")
+
+    def __init__(
+        self,
+        type_: type[_T],
+        /,
+        *,
+        strict: bool = True,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.type = type_
+        self.strict = strict
+        self.name = name
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"TypedResponseFormat({self.type.__name__}, strict={self.strict})"
+
+
 class _Format(TypedDict, total=False):
-    response_format: ResponseFormat | Mapping[str, Any] | None
-    """``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": ...}``."""
+    response_format: (
+        ResponseFormat | Mapping[str, Any] | type[Any] | TypedResponseFormat[Any] | None
+    )
+    """``{"type": "json_object"}``, ``{"type": "json_schema", "json_schema": ...}``, or a
+    type (a ``msgspec.Struct``, dataclass, ``TypedDict``, pydantic model) to send as a
+    strict JSON schema and parse the answer into."""
 
 
 class ChatParams(_Conversation, _Tools, _Format, ModelParams, RequestOptions):

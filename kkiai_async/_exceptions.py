@@ -11,6 +11,10 @@ are translated into this tree in one place per transport and never reach the cal
     ├── ToolDefinitionError             a function or type cannot become a tool
     ├── ToolArgumentsError              a model's tool arguments do not fit the tool
     ├── MaxRoundsExceededError          the tool loop still had calls at max_rounds
+    ├── StructuredOutputError           parse() got no typed answer: .completion, .choice_index
+    │   ├── LengthFinishReasonError         the answer was cut off at the token limit
+    │   ├── ContentFilterFinishReasonError  the content filter stopped the answer
+    │   └── OutputValidationError           not JSON, or not the type: .content, .path
     └── APIError                        something went wrong talking to the server
         ├── APIStatusError              an HTTP error status: .status_code, .body, .headers
         │   ├── BadRequestError             400
@@ -65,16 +69,20 @@ __all__ = [
     "BatchInputError",
     "ClientClosedError",
     "ConflictError",
+    "ContentFilterFinishReasonError",
     "IncompleteStreamError",
     "InternalServerError",
     "InvalidParameterError",
     "KkiaiError",
+    "LengthFinishReasonError",
     "MaxRoundsExceededError",
     "NotFoundError",
+    "OutputValidationError",
     "PartialJSONError",
     "PermissionDeniedError",
     "RateLimitError",
     "SSEProtocolError",
+    "StructuredOutputError",
     "ToolArgumentsError",
     "ToolDefinitionError",
     "TruncatedStreamError",
@@ -392,6 +400,89 @@ class TruncatedStreamError(APIProtocolError):
     complete whether or not its choices carried a ``finish_reason`` (some relays never
     send one). ``partial`` holds everything that arrived.
     """
+
+
+class StructuredOutputError(KkiaiError, ValueError):
+    """``parse()`` (or a typed ``response_format`` stream) could not give a typed answer.
+
+    The base of the three reasons below, so ``except kk.StructuredOutputError`` handles
+    every way the answer can fail to be a ``T``; nothing received is lost.
+
+    Attributes:
+        completion: The whole completion as it arrived (its ``content`` is the raw text).
+        choice_index: The choice that failed.
+    """
+
+    def __init__(
+        self, message: str, *, completion: ChatCompletion | None, choice_index: int
+    ) -> None:
+        super().__init__(message)
+        self.completion = completion
+        self.choice_index = choice_index
+
+
+class LengthFinishReasonError(StructuredOutputError):
+    """The answer was cut off at the token limit (``finish_reason: "length"``).
+
+    Its JSON is incomplete, so it cannot be the type asked for; raise
+    ``max_completion_tokens`` or ask for less. The official SDK's error of the same name.
+    """
+
+    def __init__(self, *, completion: ChatCompletion | None, choice_index: int) -> None:
+        super().__init__(
+            f"choice {choice_index} was cut off at the token limit (finish_reason 'length'), "
+            "so its content cannot be parsed",
+            completion=completion,
+            choice_index=choice_index,
+        )
+
+
+class ContentFilterFinishReasonError(StructuredOutputError):
+    """The server's content filter stopped the answer (``finish_reason: "content_filter"``).
+
+    The official SDK's error of the same name.
+    """
+
+    def __init__(self, *, completion: ChatCompletion | None, choice_index: int) -> None:
+        super().__init__(
+            f"choice {choice_index} was stopped by the content filter "
+            "(finish_reason 'content_filter')",
+            completion=completion,
+            choice_index=choice_index,
+        )
+
+
+class OutputValidationError(StructuredOutputError):
+    """The content is not valid JSON, or does not fit the type asked for.
+
+    Strict mode makes this rare, but a server without it (or a type whose validation is
+    stricter than its schema: lengths, patterns, custom validators) can still send it.
+
+    Attributes:
+        content: The raw content, as received.
+        path: Where validation failed (``"$.items[2].price"``), ``None`` for invalid JSON.
+        problem: What was wrong there, as the decoder said it.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        content: str,
+        path: str | None,
+        completion: ChatCompletion | None,
+        choice_index: int,
+    ) -> None:
+        where = f" at {path}" if path else ""
+        super().__init__(
+            f"choice {choice_index}: the content does not fit the response format{where}: "
+            f"{problem}",
+            completion=completion,
+            choice_index=choice_index,
+        )
+        self.content = content
+        self.path = path
+        self.problem = problem
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

@@ -53,6 +53,7 @@ import contextlib
 import inspect
 import re
 import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
@@ -67,8 +68,10 @@ __all__ = [
     "admits_none",
     "arguments_struct",
     "check_tool_name",
+    "external_schema",
     "parameters_schema",
     "parse_docstring",
+    "type_schema",
 ]
 
 
@@ -575,15 +578,15 @@ class _Inliner:
 class _Strict:
     """Rewrites a cleaned schema into the strict-mode subset, or explains why it cannot."""
 
-    __slots__ = ("defs", "tool")
+    __slots__ = ("defs", "subject")
 
-    def __init__(self, tool: str, defs: Mapping[str, Schema]) -> None:
-        self.tool = tool
+    def __init__(self, subject: str, defs: Mapping[str, Schema]) -> None:
+        self.subject = subject
         self.defs = defs
 
     def fail(self, path: str, why: str) -> ToolDefinitionError:
         return ToolDefinitionError(
-            f"tool {self.tool!r} cannot be strict: {why} (at {path}); change the type or use "
+            f"{self.subject} cannot be strict: {why} (at {path}); change the type or use "
             "strict=False"
         )
 
@@ -668,21 +671,23 @@ def _reachable(root: Schema, defs: Mapping[str, Schema]) -> list[str]:
     return [name for name in defs if name in found]
 
 
-def _msgspec_schema(tp: object, tool: str, fields: Iterable[tuple[str, object]]) -> Schema:
+def _msgspec_schema(
+    tp: object, subject: str, member: str, fields: Iterable[tuple[str, object]]
+) -> Schema:
     try:
         return msgspec.json.schema(tp)
     except (TypeError, ValueError) as exc:
-        # Name the parameter whose type is at fault, not only the type.
+        # Name the parameter (or field) whose type is at fault, not only the type.
         for name, annotation in fields:
             try:
                 msgspec.json.schema(annotation)
             except (TypeError, ValueError) as inner:
                 raise ToolDefinitionError(
-                    f"tool {tool!r}: the type of parameter {name!r} cannot be described as "
-                    f"JSON schema: {inner}"
+                    f"{subject}: the type of {member} {name!r} cannot be described as JSON "
+                    f"schema: {inner}"
                 ) from exc
         raise ToolDefinitionError(
-            f"tool {tool!r}: its arguments cannot be described as JSON schema: {exc}"
+            f"{subject}: its type cannot be described as JSON schema: {exc}"
         ) from exc
 
 
@@ -714,18 +719,105 @@ def parameters_schema(
             object, or ``strict`` is asked of a schema strict mode cannot take.
     """
     fields = [(f.name, f.type) for f in msgspec.structs.fields(tp)]
-    raw = _msgspec_schema(tp, tool, fields)
+    raw = _msgspec_schema(tp, f"tool {tool!r}", "parameter", fields)
+    schema, _ = _object_schema(
+        raw,
+        classes=_component_classes(tp),
+        subject=f"tool {tool!r}",
+        what="the arguments",
+        strict=strict,
+        descriptions=descriptions,
+        defaults=defaults,
+    )
+    return schema
+
+
+def type_schema(tp: type, *, subject: str, strict: bool) -> tuple[Schema, str | None]:
+    """The JSON schema of a ``msgspec.Struct``, dataclass or ``TypedDict`` type.
+
+    The same rules as a tool's ``parameters`` (the module docstring): this is what a
+    ``response_format`` given as a type is sent as.
+
+    Args:
+        tp: The type; its instances must encode as JSON objects.
+        subject: What the schema is for, in error messages (``"response_format 'Answer'"``).
+        strict: Apply the strict-mode rules.
+
+    Returns:
+        The schema (as :func:`parameters_schema` returns it) and the first paragraph of
+        the type's docstring (``None`` if it has none), which the caller puts beside the
+        schema rather than in it.
+
+    Raises:
+        ToolDefinitionError: msgspec cannot describe a field's type, the type is not a
+            JSON object, or ``strict`` is asked of a schema strict mode cannot take (the
+            message names the field).
+    """
+    try:
+        hints: Iterable[tuple[str, object]] = typing.get_type_hints(tp, include_extras=True).items()
+    except Exception:  # only used to name the field at fault, when it can be
+        hints = ()
+    raw = _msgspec_schema(tp, subject, "field", hints)
+    return _object_schema(
+        raw, classes=_component_classes(tp), subject=subject, what="the type", strict=strict
+    )
+
+
+def external_schema(
+    raw: Mapping[str, Any], *, name: str, subject: str, strict: bool
+) -> tuple[Schema, str | None]:
+    """Clean a JSON schema another library generated (pydantic's ``model_json_schema()``).
+
+    The root may be inline (with ``$defs`` beside it) or a ``$ref`` into ``$defs``; either
+    way it goes through the same clean-up and strict-mode rules as msgspec's schemas, so
+    one type sends one schema shape whichever library describes it.
+
+    Args:
+        raw: The generated schema (not modified).
+        name: The root type's name, under which an inline root is filed.
+        subject: What the schema is for, in error messages.
+        strict: Apply the strict-mode rules.
+
+    Returns:
+        As :func:`type_schema`; the root's ``description`` is the second item.
+
+    Raises:
+        ToolDefinitionError: As :func:`type_schema`.
+    """
+    defs: dict[str, Schema] = dict(raw.get("$defs", {}))
+    if "$ref" in raw:
+        shaped: Schema = {"$ref": raw["$ref"], "$defs": defs}
+    else:
+        key = name
+        while key in defs:
+            key += "_"
+        defs[key] = {k: v for k, v in raw.items() if k != "$defs"}
+        shaped = {"$ref": _DEFS_PREFIX + key, "$defs": defs}
+    return _object_schema(shaped, classes={}, subject=subject, what="the type", strict=strict)
+
+
+def _object_schema(
+    raw: Schema,
+    *,
+    classes: Mapping[str, type],
+    subject: str,
+    what: str,
+    strict: bool,
+    descriptions: Mapping[str, str] | None = None,
+    defaults: Mapping[str, object] | None = None,
+) -> tuple[Schema, str | None]:
+    """The clean-up every object schema goes through; the root's description apart."""
     root_name = _ref_name(raw.get("$ref"), "the root")
     raw_defs: dict[str, Schema] = raw.get("$defs", {})
     raw_root = raw_defs[root_name]
     if raw_root.get("type") != "object":
         raise ToolDefinitionError(
-            f"tool {tool!r}: the arguments must be a JSON object (an array_like struct is not)"
+            f"{subject}: {what} must be a JSON object (an array_like struct is not)"
         )
-    cleaner = _Cleaner(_component_classes(tp))
+    cleaner = _Cleaner(classes)
     defs = {name: cleaner.definition(name, schema) for name, schema in raw_defs.items()}
     root = dict(defs[root_name])
-    root.pop("description", None)
+    summary = root.pop("description", None)
     props: dict[str, Schema] = dict(root.get("properties", {}))
     for key, text in (descriptions or {}).items():
         if key in props and "description" not in props[key]:
@@ -748,9 +840,9 @@ def parameters_schema(
     used = _reachable(root, defs)
     defs = {name: defs[name] for name in used}
     if strict:
-        checker = _Strict(tool, defs)
+        checker = _Strict(subject, defs)
         root = checker.node(root, "#")
         defs = {name: checker.node(schema, f"#/$defs/{name}") for name, schema in defs.items()}
     if used:
         root["$defs"] = {name: defs[name] for name in used}
-    return root
+    return root, summary if isinstance(summary, str) and summary else None

@@ -22,7 +22,7 @@ browser; ``event.type`` is that tag.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
 
@@ -58,6 +58,9 @@ __all__ = [
     "Message",
     "NamedFunction",
     "NamedToolChoice",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
     "PromptTokensDetails",
     "ReasoningDeltaEvent",
     "ReasoningDoneEvent",
@@ -631,3 +634,36 @@ StreamEvent: TypeAlias = (
     | LogprobsEvent
 )
 """Any event of :meth:`AsyncCompletions.stream` and :class:`ChatCompletionAccumulator`."""
+
+
+# --------------------------------------------------------------------------------------
+# Parsed completions (structured outputs)
+# --------------------------------------------------------------------------------------
+
+ContentT = TypeVar("ContentT")
+
+
+class ParsedChatCompletionMessage(ChatCompletionMessage, Generic[ContentT], gc=False):
+    """A completion's message with its content decoded into the ``response_format`` type.
+
+    ``parsed`` is ``None`` when the model refused (``refusal`` says why) or answered with
+    tool calls instead of content; ``content`` keeps the raw JSON text.
+    """
+
+    parsed: ContentT | None = None
+
+
+class ParsedChoice(Choice, Generic[ContentT], gc=False):
+    """A choice of :class:`ParsedChatCompletion`."""
+
+    message: ParsedChatCompletionMessage[ContentT] = msgspec.field(
+        default_factory=ParsedChatCompletionMessage
+    )
+
+
+class ParsedChatCompletion(ChatCompletion, Generic[ContentT], gc=False):
+    """What ``parse()`` returns: a :class:`ChatCompletion` whose messages carry ``parsed``."""
+
+    # A list of the subclass: mypy calls that unsafe for writers (list is invariant), but
+    # a completion's choices are only read.
+    choices: list[ParsedChoice[ContentT]] = msgspec.field(default_factory=list)  # type: ignore[assignment]

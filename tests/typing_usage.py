@@ -29,6 +29,11 @@ class Weather(msgspec.Struct):
     days: int = 1
 
 
+class City(msgspec.Struct):
+    name: str
+    population: int | None = None
+
+
 async def usage() -> None:
     async with (
         FakeServer() as server,
@@ -120,6 +125,26 @@ async def usage() -> None:
             timeout=kk.USE_CLIENT_DEFAULT,
         )
         assert_type(run, kk.ToolRunResult)
+
+        parsed = await client.chat.completions.parse(
+            model="m", messages=[{"role": "user", "content": "Paris"}], response_format=City
+        )
+        assert_type(parsed, kk.ParsedChatCompletion[City])
+        assert_type(parsed.choices[0].message.parsed, City | None)
+        loose = await client.chat.completions.parse(
+            model="m",
+            messages=[{"role": "user", "content": "Paris"}],
+            response_format=kk.TypedResponseFormat(Weather, strict=False),
+        )
+        assert_type(loose, kk.ParsedChatCompletion[Weather])
+        # create() and stream() take a type too (it is sent as a JSON schema).
+        await client.chat.completions.create(model="m", messages=[], response_format=City)
+        await client.chat.completions.parse(
+            model="m",
+            messages=[],
+            response_format=City,
+            stream=True,  # type: ignore[call-arg]
+        )
 
         async def ask(**params: Unpack[kk.ChatParams]) -> kk.ChatCompletion:
             # mypy does not pick an overload for a **TypedDict (it infers Any), so a

@@ -1,0 +1,450 @@
+"""Structured outputs: a type as ``response_format``, sent as a strict JSON schema and the
+answer decoded into it (``parse()``), against the fake server on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import msgspec
+import pydantic
+import pytest
+from typing_extensions import TypedDict
+
+import kkiai_async as kk
+from kkiai_async.testing import FakeServer, Reply
+
+MODEL = "kkiai-chat"
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeServer]:
+    async with FakeServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def client(server: FakeServer) -> AsyncIterator[kk.AsyncClient]:
+    async with kk.AsyncClient(api_key="k", base_url=server.base_url, max_retries=0) as c:
+        yield c
+
+
+# ------------------------------------------------------------------------------------
+# the types
+# ------------------------------------------------------------------------------------
+
+
+class Unit(str, enum.Enum):
+    CELSIUS = "celsius"
+    FAHRENHEIT = "fahrenheit"
+
+
+class Address(msgspec.Struct):
+    """Where the reading was taken."""
+
+    city: str
+    zip: int | None = None
+
+
+class Weather(msgspec.Struct):
+    """The weather in a city.
+
+    Attributes:
+        city: The city's name.
+    """
+
+    city: str
+    unit: Unit
+    sky: Literal["sunny", "rainy"]
+    temps: list[float]
+    address: Address
+    note: str | None = None
+
+
+@dataclasses.dataclass
+class WeatherDC:
+    city: str
+    temps: list[float]
+    note: str | None = None
+
+
+class WeatherTD(TypedDict):
+    """The weather, as a dict."""
+
+    city: str
+    temps: list[float]
+
+
+class WeatherPD(pydantic.BaseModel):
+    """The weather in a city."""
+
+    city: str
+    unit: Unit
+    temps: list[float]
+    note: str | None = None
+
+
+class Loose(msgspec.Struct):
+    city: str
+    extra: dict[str, int]
+
+
+class Defaulted(msgspec.Struct):
+    city: str
+    units: str = "metric"
+
+
+class Outer(msgspec.Struct):
+    inner: Defaulted
+
+
+def _format_sent(server: FakeServer, i: int = -1) -> Any:
+    return server.requests[i].body["response_format"]
+
+
+# ------------------------------------------------------------------------------------
+# what is sent
+# ------------------------------------------------------------------------------------
+
+
+async def test_a_struct_is_sent_as_a_strict_json_schema(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """A Struct becomes a strict json_schema named after the class, its docstring the
+    description, every property required, optional ones nullable, enums and literals
+    typed, nested types in $defs."""
+    await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=Weather)
+    fmt = _format_sent(server)
+    assert fmt["type"] == "json_schema"
+    spec = fmt["json_schema"]
+    assert (spec["name"], spec["description"], spec["strict"]) == (
+        "Weather",
+        "The weather in a city.",
+        True,
+    )
+    schema = spec["schema"]
+    assert schema["required"] == ["city", "unit", "sky", "temps", "address", "note"]
+    assert schema["additionalProperties"] is False
+    props = schema["properties"]
+    assert props["city"] == {"description": "The city's name.", "type": "string"}
+    assert props["note"] == {"type": ["string", "null"]}
+    assert props["sky"] == {"enum": ["rainy", "sunny"], "type": "string"}
+    assert props["temps"] == {"type": "array", "items": {"type": "number"}}
+    assert schema["$defs"]["Unit"] == {"enum": ["celsius", "fahrenheit"], "type": "string"}
+    assert schema["$defs"]["Address"] == {
+        "description": "Where the reading was taken.",
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "zip": {"type": ["integer", "null"]}},
+        "required": ["city", "zip"],
+        "additionalProperties": False,
+    }
+
+
+async def test_create_and_stream_send_a_type_as_parse_does(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """create() and stream() take a type too and send the same response_format."""
+    await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=Weather)
+    await client.chat.completions.create(model=MODEL, messages=ASK, response_format=Weather)
+    async with client.chat.completions.stream(
+        model=MODEL, messages=ASK, response_format=Weather
+    ) as events:
+        await events.final_completion()
+    assert _format_sent(server, 0) == _format_sent(server, 1) == _format_sent(server, 2)
+
+
+async def test_a_dict_format_is_sent_as_given(client: kk.AsyncClient, server: FakeServer) -> None:
+    """A dict response_format is still sent unchanged."""
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    await client.chat.completions.create(model=MODEL, messages=ASK, response_format=fmt)
+    assert _format_sent(server) == fmt
+
+
+async def test_strict_false_is_asked_with_typed_response_format(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """TypedResponseFormat(T, strict=False) sends a non-strict schema, and the name and
+    description given."""
+    fmt = kk.TypedResponseFormat(Loose, strict=False, name="loose", description="Anything.")
+    completion = await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=fmt)
+    assert isinstance(completion.choices[0].message.parsed, Loose)
+    spec = _format_sent(server)["json_schema"]
+    assert (spec["name"], spec["description"], spec["strict"]) == ("loose", "Anything.", False)
+    assert spec["schema"]["properties"]["extra"]["type"] == "object"
+
+
+@pytest.mark.parametrize(
+    ("tp", "where"),
+    [
+        pytest.param(Loose, "#/properties/extra", id="free-form-dict"),
+        pytest.param(Defaulted, "#/properties/units", id="non-null-default"),
+        pytest.param(Outer, "#/$defs/Defaulted/properties/units", id="nested-default"),
+    ],
+)
+async def test_a_type_that_cannot_be_strict_is_refused_before_sending(
+    client: kk.AsyncClient, server: FakeServer, tp: type, where: str
+) -> None:
+    """A type strict mode cannot take raises InvalidParameterError naming the field and
+    strict=False; nothing is sent."""
+    with pytest.raises(kk.InvalidParameterError, match="cannot be strict") as info:
+        await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=tp)
+    assert info.value.param == "response_format"
+    assert where in str(info.value) and "strict=False" in str(info.value)
+    with pytest.raises(kk.InvalidParameterError):
+        await client.chat.completions.create(model=MODEL, messages=ASK, response_format=tp)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("tp", [int, list, dict, object])
+async def test_a_type_that_is_not_a_record_is_refused(
+    client: kk.AsyncClient, server: FakeServer, tp: type
+) -> None:
+    """A type other than a Struct, dataclass, TypedDict or pydantic model is refused
+    before sending, saying which kinds are accepted."""
+    with pytest.raises(kk.InvalidParameterError, match=r"msgspec\.Struct, a dataclass"):
+        await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=tp)
+    assert server.requests == []
+
+
+# ------------------------------------------------------------------------------------
+# what is parsed
+# ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tp",
+    [
+        pytest.param(Weather, id="struct"),
+        pytest.param(WeatherDC, id="dataclass"),
+        pytest.param(WeatherPD, id="pydantic"),
+    ],
+)
+async def test_each_accepted_type_is_parsed_from_the_servers_answer(
+    client: kk.AsyncClient, tp: type
+) -> None:
+    """The fake server answers a json_schema request with content valid against it, and
+    parse() decodes it into the type."""
+    completion: kk.ParsedChatCompletion[Any] = await client.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=tp
+    )
+    assert isinstance(completion, kk.ParsedChatCompletion)
+    message = completion.choices[0].message
+    assert isinstance(message.parsed, tp)
+    assert message.parsed.city == "Paris"  # type: ignore[attr-defined]
+    assert message.content is not None and json.loads(message.content)["city"] == "Paris"
+
+
+async def test_a_typeddict_is_parsed_into_a_dict(client: kk.AsyncClient) -> None:
+    """A TypedDict answer is a dict with the declared keys."""
+    completion = await client.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=WeatherTD
+    )
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, dict) and set(parsed) == {"city", "temps"}
+
+
+async def test_a_scripted_answer_is_decoded_exactly(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """Nested types, enums, literals, lists and a null optional field decode to the
+    values sent."""
+    answer = {
+        "city": "Oslo",
+        "unit": "fahrenheit",
+        "sky": "rainy",
+        "temps": [1.5, -2.0],
+        "address": {"city": "Oslo", "zip": None},
+        "note": None,
+    }
+    server.queue(Reply.text(json.dumps(answer)))
+    completion = await client.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=Weather
+    )
+    assert completion.choices[0].message.parsed == Weather(
+        city="Oslo",
+        unit=Unit.FAHRENHEIT,
+        sky="rainy",
+        temps=[1.5, -2.0],
+        address=Address(city="Oslo"),
+    )
+    assert completion.choices[0].finish_reason == "stop"
+
+
+async def test_every_choice_is_parsed(client: kk.AsyncClient) -> None:
+    """With n > 1 each choice carries its own parsed value."""
+    completion = await client.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=Weather, n=2
+    )
+    assert [type(c.message.parsed) for c in completion.choices] == [Weather, Weather]
+
+
+async def test_a_refusal_is_parsed_as_none(client: kk.AsyncClient, server: FakeServer) -> None:
+    """When the model refuses, parsed is None and refusal says why."""
+    server.queue(Reply.refusal("I can't help with that."))
+    completion = await client.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=Weather
+    )
+    message = completion.choices[0].message
+    assert message.parsed is None
+    assert message.refusal == "I can't help with that."
+
+
+@pytest.mark.parametrize(
+    ("finish", "error"),
+    [
+        pytest.param("length", kk.LengthFinishReasonError, id="length"),
+        pytest.param("content_filter", kk.ContentFilterFinishReasonError, id="content-filter"),
+    ],
+)
+async def test_an_unfinished_answer_raises_a_typed_error_with_the_completion(
+    client: kk.AsyncClient, server: FakeServer, finish: str, error: type[kk.StructuredOutputError]
+) -> None:
+    """finish_reason "length" and "content_filter" raise their error, carrying the
+    completion as it arrived."""
+    server.queue(Reply.text('{"city": "Pa', finish_reason=finish))
+    with pytest.raises(error) as info:
+        await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=Weather)
+    assert isinstance(info.value, kk.StructuredOutputError)
+    assert info.value.choice_index == 0
+    assert info.value.completion is not None
+    assert info.value.completion.choices[0].message.content == '{"city": "Pa'
+
+
+@pytest.mark.parametrize(
+    ("content", "path", "problem"),
+    [
+        pytest.param('{"city": "Oslo", ', None, "truncated", id="not-json"),
+        pytest.param('{"city": 3, "temps": []}', "$.city", "Expected `str`", id="wrong-type"),
+        pytest.param('{"city": "Oslo"}', "$", "missing required field `temps`", id="missing"),
+        pytest.param('{"city": "x", "temps": ["hot"]}', "$.temps[0]", "", id="in-a-list"),
+    ],
+)
+async def test_content_that_does_not_fit_raises_with_the_raw_content_and_where(
+    client: kk.AsyncClient, server: FakeServer, content: str, path: str | None, problem: str
+) -> None:
+    """Invalid JSON or a failed validation raises OutputValidationError with the raw
+    content and the path where it failed (None for invalid JSON)."""
+    server.queue(Reply.text(content))
+    with pytest.raises(kk.OutputValidationError) as info:
+        await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=WeatherDC)
+    assert info.value.content == content
+    assert info.value.path == path
+    assert problem in info.value.problem
+    assert info.value.completion is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "path"),
+    [
+        pytest.param('{"city": "Oslo"', None, id="not-json"),
+        pytest.param(
+            '{"city": "Oslo", "unit": "kelvin", "temps": [], "note": null}', "$.unit", id="enum"
+        ),
+        pytest.param(
+            '{"city": "x", "unit": "celsius", "temps": [1, "a"]}', "$.temps[1]", id="list"
+        ),
+    ],
+)
+async def test_pydantic_validation_errors_say_where(
+    client: kk.AsyncClient, server: FakeServer, content: str, path: str | None
+) -> None:
+    """A pydantic model is validated by pydantic; its errors carry the same path form."""
+    server.queue(Reply.text(content))
+    with pytest.raises(kk.OutputValidationError) as info:
+        await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=WeatherPD)
+    assert info.value.path == path
+    assert info.value.content == content
+
+
+async def test_parse_refuses_stream(client: kk.AsyncClient) -> None:
+    """parse() returns a whole completion: stream=True is refused, pointing to stream()."""
+    with pytest.raises(kk.InvalidParameterError, match="stream"):
+        await client.chat.completions.parse(
+            model=MODEL,
+            messages=ASK,
+            response_format=Weather,
+            stream=True,  # type: ignore[call-arg]
+        )
+
+
+# ------------------------------------------------------------------------------------
+# the official SDK, given an equivalent pydantic type, sends the same format
+# ------------------------------------------------------------------------------------
+
+
+def _canonical(fmt: dict[str, Any]) -> dict[str, Any]:
+    """A response_format with the differences that carry no meaning taken out.
+
+    They are: pydantic's ``title``\\s (we send none), the root description (the SDK leaves
+    it inside the schema; we send it as ``json_schema.description``, where the API
+    documents it), ``anyOf`` of bare types (``{"type": [...]}`` is the same schema) and
+    the order of ``enum`` values and of keys.
+    """
+
+    def node(value: Any) -> Any:
+        if isinstance(value, list):
+            return [node(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        out = {k: node(v) for k, v in value.items() if k != "title"}
+        any_of = out.get("anyOf")
+        if any_of and all(isinstance(m, dict) and m.keys() == {"type"} for m in any_of):
+            del out["anyOf"]
+            out["type"] = [m["type"] for m in any_of]
+        if isinstance(out.get("type"), list):
+            out["type"] = sorted(out["type"])
+        if isinstance(out.get("enum"), list):
+            out["enum"] = sorted(out["enum"], key=repr)
+        return out
+
+    spec = dict(fmt["json_schema"])
+    schema = node(spec.pop("schema"))
+    description = spec.pop("description", None) or schema.pop("description", None)
+    return {"type": fmt["type"], **spec, "description": description, "schema": schema}
+
+
+def _pydantic_twins() -> type[pydantic.BaseModel]:
+    """Pydantic models equivalent to Weather and Address, with the same names."""
+
+    class Address(pydantic.BaseModel):
+        """Where the reading was taken."""
+
+        city: str
+        zip: int | None = None
+
+    class Weather(pydantic.BaseModel):
+        """The weather in a city."""
+
+        city: str = pydantic.Field(description="The city's name.")
+        unit: Unit
+        sky: Literal["sunny", "rainy"]
+        temps: list[float]
+        address: Address
+        note: str | None = None
+
+    return Weather
+
+
+async def test_the_official_sdk_sends_the_same_response_format(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """The openai SDK's parse() with a pydantic model, and ours with that model or the
+    equivalent Struct, send the same response_format (up to the meaningless differences
+    of _canonical)."""
+    openai = pytest.importorskip("openai")
+    twin = _pydantic_twins()
+    sdk = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    try:
+        answer = await sdk.chat.completions.parse(model=MODEL, messages=ASK, response_format=twin)
+    finally:
+        await sdk.close()
+    assert isinstance(answer.choices[0].message.parsed, twin)
+    await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=twin)
+    await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=Weather)
+    theirs, ours_pydantic, ours_struct = (_canonical(_format_sent(server, i)) for i in range(3))
+    assert ours_pydantic == theirs
+    assert ours_struct == theirs
