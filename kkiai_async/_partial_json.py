@@ -64,6 +64,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
+from ._exceptions import PartialJSONError
+
 __all__ = ["JSONPath", "PartialJSONError", "PartialJSONParser", "parse_partial"]
 
 JSONPath: TypeAlias = tuple[str | int, ...]
@@ -159,33 +161,6 @@ _EXPECT_HEX: Final = "a hex digit"
 _EXPECT_NOT_CONTROL: Final = "an escape instead of a raw control character"
 _EXPECT_DIGIT: Final = "a digit"
 _EXPECT_SHORT_INT: Final = "an integer short enough for int()"
-
-
-class PartialJSONError(ValueError):
-    """Where a text stops being valid JSON, and what should have been there.
-
-    Attributes:
-        offset: The offset in the whole text (all fragments together) of the first
-            character that cannot be part of valid JSON; for an incomplete text at
-            :meth:`PartialJSONParser.finish`, the length of the text.
-        expected: What could have come at ``offset``, e.g. ``"',' or '}'"``.
-        reason: ``"invalid JSON"``, ``"unexpected end of input"`` or
-            ``"nesting too deep"``.
-    """
-
-    offset: int
-    expected: str
-    reason: str
-
-    def __init__(self, reason: str, offset: int, expected: str) -> None:
-        super().__init__(f"{reason} at offset {offset}: expected {expected}")
-        self.reason = reason
-        self.offset = offset
-        self.expected = expected
-
-    def __reduce__(self) -> tuple[type[PartialJSONError], tuple[str, int, str]]:
-        # The message is derived, so unpickling must call __init__ with the parts.
-        return (type(self), (self.reason, self.offset, self.expected))
 
 
 class PartialJSONParser:

@@ -25,6 +25,8 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import NoReturn
 
+from ._exceptions import SSEProtocolError
+
 __all__ = ["SSEDecoder", "SSEProtocolError", "ServerSentEvent"]
 
 _BOM = b"\xef\xbb\xbf"
@@ -39,15 +41,6 @@ _CR = 13
 # chunk is a few hundred bytes; 8 MiB leaves room for any single tool-call payload.
 _DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 _DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
-
-
-class SSEProtocolError(ValueError):
-    """The event stream broke a limit the decoder enforces (a line or an event too large).
-
-    A ``ValueError`` because the bytes received are unacceptable, not because of I/O. Once
-    raised, the decoder stays failed: the line boundary is lost, so the rest of the stream
-    cannot be interpreted reliably.
-    """
 
 
 class ServerSentEvent:
