@@ -663,9 +663,11 @@ def test_decoder_stays_failed_after_protocol_error() -> None:
     assert flushed.value is first.value
 
 
-def test_protocol_error_is_a_value_error() -> None:
-    """SSEProtocolError is a ValueError: the bytes received are unacceptable."""
-    assert issubclass(SSEProtocolError, ValueError)
+def test_protocol_error_is_caught_as_a_value_error() -> None:
+    """A line over the bound is caught by ``except ValueError``: the bytes received are
+    unacceptable, which is not an I/O failure."""
+    with pytest.raises(ValueError, match="max_line_bytes"):
+        SSEDecoder(max_line_bytes=4).feed(b"data: too long\n\n")
 
 
 @pytest.mark.parametrize(
