@@ -102,6 +102,16 @@ class Outer(msgspec.Struct):
     inner: Defaulted
 
 
+class Node(msgspec.Struct):
+    name: str
+    children: list[Node]
+
+
+class Chain(msgspec.Struct):
+    value: int
+    next: Chain | None = None
+
+
 def _format_sent(server: FakeServer, i: int = -1) -> Any:
     return server.requests[i].body["response_format"]
 
@@ -272,6 +282,16 @@ async def test_a_scripted_answer_is_decoded_exactly(
         address=Address(city="Oslo"),
     )
     assert completion.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("tp", [Node, Chain])
+async def test_recursive_types_are_answered_and_parsed(client: kk.AsyncClient, tp: type) -> None:
+    """The fake server ends a recursive strict schema (an empty list, a null) so that
+    parse() works out of the box for trees and chains."""
+    completion: kk.ParsedChatCompletion[Any] = await client.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=tp
+    )
+    assert isinstance(completion.choices[0].message.parsed, tp)
 
 
 async def test_every_choice_is_parsed(client: kk.AsyncClient) -> None:

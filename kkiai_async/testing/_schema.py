@@ -39,6 +39,11 @@ _FORMATS = {
 }
 
 _MAX_DEPTH = 32
+# Past this depth a value ends recursion where the schema allows it: ``null`` for a
+# nullable value, no items for an array without ``minItems``. Strict schemas (structured
+# outputs) make every property required, so a recursive type (``children: list[Node]``,
+# ``next: Node | None``) can only end there.
+_SHALLOW = 8
 
 # Words that say nothing about which tool or value is meant.
 # fmt: off
@@ -125,6 +130,8 @@ def _value(schema: Any, root: dict[str, Any], hints: _Hints, depth: int, variant
         branches = schema.get(key)
         if isinstance(branches, list) and branches:
             usable = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
+            if depth > _SHALLOW and len(usable) < len(branches):
+                return None
             return _value((usable or branches)[0], root, hints, depth + 1, variant)
     all_of = schema.get("allOf")
     if isinstance(all_of, list) and all_of:
@@ -137,7 +144,11 @@ def _value(schema: Any, root: dict[str, Any], hints: _Hints, depth: int, variant
         return parts[0]
     kind = schema.get("type")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
+        kind = (
+            "null"
+            if depth > _SHALLOW and "null" in kind
+            else next((k for k in kind if k != "null"), "null")
+        )
     if kind is None:
         if "properties" in schema or "required" in schema:
             kind = "object"
@@ -197,9 +208,10 @@ def _array(schema: dict[str, Any], root: dict[str, Any], hints: _Hints, depth: i
     if isinstance(prefix, list):
         out = [_value(sub, root, hints, depth + 1, i) for i, sub in enumerate(prefix)]
     items = schema.get("items")
-    min_items = schema.get("minItems", 1)
+    fewest = 0 if depth > _SHALLOW else 1
+    min_items = schema.get("minItems", fewest)
     max_items = schema.get("maxItems")
-    count = max(min_items if isinstance(min_items, int) else 1, 1, len(out))
+    count = max(min_items if isinstance(min_items, int) else fewest, fewest, len(out))
     if isinstance(max_items, int):
         count = min(count, max_items)
     if isinstance(items, dict) or items is True:
