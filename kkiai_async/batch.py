@@ -605,8 +605,12 @@ def _check_input(path: str) -> int:
             problems.append((number, f"method must be POST, not {obj.get('method')!r}"))
         if obj.get("url", "/v1/chat/completions") not in _URLS:
             problems.append((number, f"url must be /v1/chat/completions, not {obj.get('url')!r}"))
-        if not isinstance(obj.get("body"), dict):
+        if "body" not in obj:
             problems.append((number, "missing body"))
+        elif not isinstance(obj["body"], dict):
+            problems.append(
+                (number, f"body must be a JSON object, not {type(obj['body']).__name__}")
+            )
         count += 1
     if problems:
         raise BatchInputError(path, problems)

@@ -444,6 +444,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 os.close(devnull)
         return 0
+    except OSError as exc:
+        # A file that cannot be read or written (a batch input that is missing or a
+        # directory, an output folder that does not exist): the user's input, one line.
+        print(f"kkiai: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -672,6 +672,25 @@ async def test_an_unexpected_error_fails_one_request_visibly(
     assert "id-1" in record.getMessage() and record.exc_info is not None
 
 
+async def kkiai_batch(*args: str) -> tuple[int, str]:
+    """Run `python -m kkiai_async batch ARGS` as a user would; its status and stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KKIAI_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kkiai_async",
+        "batch",
+        *args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    _, stderr = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, stderr.decode()
+
+
 async def test_cli_reports_a_bad_line_and_answers_the_rest(tmp_path: Path) -> None:
     """`kkiai batch` on mixed lines: exit 1, good ones answered, the bad one named, no traceback."""
     lines = [
@@ -691,28 +710,12 @@ async def test_cli_reports_a_bad_line_and_answers_the_rest(tmp_path: Path) -> No
             for cid, b in lines
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KKIAI_")}
-    env["PYTHONPATH"] = str(ROOT)
     async with FakeServer() as server:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "kkiai_async",
-            "batch",
-            str(inp),
-            str(out),
-            "--errors",
-            str(err),
-            "--base-url",
-            server.base_url,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
+        code, stderr = await kkiai_batch(
+            str(inp), str(out), "--errors", str(err), "--base-url", server.base_url
         )
-        _, stderr_bytes = await proc.communicate()
         sent = [r.body for r in server.requests]
-    stderr = stderr_bytes.decode()
-    assert proc.returncode == 1, stderr
+    assert code == 1, stderr
     assert "Traceback" not in stderr
     assert "4 succeeded, 1 failed" in stderr.splitlines()[-1]
     answered = {
@@ -734,3 +737,37 @@ def test_estimate_tokens_counts_prompt_and_budget() -> None:
     """The token estimate is about a token per four prompt characters plus the budget."""
     body = {"messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 50, "n": 2}
     assert batch.estimate_tokens(body) == (400 + 16) // 4 + 1 + 100
+
+
+@pytest.mark.parametrize(
+    ("make_input", "output", "message"),
+    [
+        pytest.param(None, "out.jsonl", "No such file or directory", id="missing-input"),
+        pytest.param(
+            json.dumps({"custom_id": "a", "body": line_body("x")}) + "\n",
+            "missing/out.jsonl",
+            "No such file or directory",
+            id="no-output-folder",
+        ),
+        pytest.param(
+            '{"custom_id": "a", "body": 5}\n',
+            "out.jsonl",
+            "line 1: body must be a JSON object, not int",
+            id="body-not-an-object",
+        ),
+        pytest.param("{not json\n", "out.jsonl", "line 1: not valid JSON", id="not-json"),
+    ],
+)
+async def test_cli_reports_bad_files_in_one_line(
+    tmp_path: Path, make_input: str | None, output: str, message: str
+) -> None:
+    """A missing, unreadable or malformed batch file is one line on stderr, exit 1, no traceback."""
+    inp = tmp_path / "in.jsonl"
+    if make_input is not None:
+        inp.write_text(make_input)
+    code, stderr = await kkiai_batch(
+        str(inp), str(tmp_path / output), "--base-url", "http://127.0.0.1:9/v1"
+    )
+    assert code == 1
+    assert stderr.startswith("kkiai: ") and stderr.count("\n") == 1, stderr
+    assert message in stderr
