@@ -174,6 +174,29 @@ async def test_gzip_bomb_is_refused_within_memory_of_the_bound(
     assert rss_growth < 4 * BOUND, f"the peak RSS grew by {rss_growth / MiB:.1f} MiB"
 
 
+async def test_compressed_stream_comes_in_bounded_pieces(app: App, http: Transport) -> None:
+    """A gzip bomb read as a stream comes in pieces of at most 1 MiB, never inflated whole."""
+    response = await http.send("POST", f"{app.url}/bomb", {}, b"{}", Timeout(), True)
+    largest = total = 0
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        try:
+            async for piece in response.iter_bytes():
+                largest = max(largest, len(piece))
+                total += len(piece)
+                if total > BOUND:
+                    break
+        finally:
+            await response.aclose(reuse=False)
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    assert total > BOUND
+    assert largest <= MiB
+    assert peak < BOUND, f"the heap grew by {peak / MiB:.1f} MiB"
+
+
 async def test_refused_body_connection_is_not_reused(app: App, http: Transport) -> None:
     """After a body over the bound, the next request opens a new connection."""
     with pytest.raises(kk.APIProtocolError):

@@ -23,9 +23,10 @@ completions. The differences are inside:
   cancels the request until its headers arrive and closes the response after, turned
   into ``APITimeoutError("total")``. It costs nothing when ``total`` is ``None`` (the
   default), and nothing per read when it is set.
-- **A whole body's gzip or deflate is undone here**, not by httpx, whose decoder
-  inflates each 64 KiB network read at once (64 MiB from a gzip bomb) before the size
-  of the body can be checked; :class:`_Inflater` inflates within the bound instead.
+- **gzip and deflate are undone here**, not by httpx, whose decoder inflates each
+  64 KiB network read at once (64 MiB from a gzip bomb) before the size of the body
+  can be checked; :class:`_Inflater` inflates a bounded step at a time, so
+  ``read(max_bytes)`` and the stream's line bound hold memory to their bounds.
 - **Connection reuse is httpcore's decision**: a connection whose body was read to its
   end goes back to the pool even when ``reuse`` is false (an error found in a complete
   body leaves the connection sound); any other is closed.
@@ -40,7 +41,7 @@ import contextlib
 import ssl
 import sys
 import zlib
-from collections.abc import AsyncGenerator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from typing import Any, Literal, NoReturn, TypeVar, cast
 
 import httpx
@@ -237,7 +238,7 @@ class _BodyIterator:
 
     __slots__ = ("_next", "_owner")
 
-    def __init__(self, owner: HttpxResponse, body: AsyncGenerator[bytes, None]) -> None:
+    def __init__(self, owner: HttpxResponse, body: AsyncIterator[bytes]) -> None:
         self._owner = owner
         self._next = body.__anext__
 
@@ -286,16 +287,15 @@ _WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate":
 
 
 class _Inflater:
-    """Undoes a gzip or deflate ``Content-Encoding`` within a bound on the output.
+    """Undoes a gzip or deflate ``Content-Encoding`` a bounded step at a time.
 
     zlib's ``max_length`` stops inflating when the output reaches it and keeps the
-    input it did not use (``unconsumed_tail``): inflating in steps of at most the room
-    left under the bound, plus one byte to see that the body is over it, keeps a body
-    of a few hundred kilobytes that inflates to gigabytes from ever being inflated
-    whole.
+    input it did not use (``unconsumed_tail``) for the next step: a body of a few
+    hundred kilobytes that inflates to gigabytes is never inflated whole, so whoever
+    reads the steps can stop at a bound having held little more than it.
     """
 
-    __slots__ = ("_first", "_raw_deflate", "_zlib")
+    __slots__ = ("_first", "_input", "_more", "_raw_deflate", "_zlib")
 
     def __init__(self, encoding: str) -> None:
         self._zlib = zlib.decompressobj(_WBITS[encoding])
@@ -303,26 +303,22 @@ class _Inflater:
         # deflate; which one shows in the first bytes, as httpx and aiohttp also check.
         self._raw_deflate = encoding == "deflate"
         self._first = True
+        self._input = b""
+        self._more = False
 
-    def inflate(self, data: bytes, parts: list[bytes], size: int, limit: int) -> int:
-        """Inflate ``data`` into ``parts``, stopping once ``size`` passes ``limit``.
+    def feed(self, data: bytes) -> None:
+        """Add the next compressed piece, once :meth:`step` has returned ``b""``."""
+        self._input = data
 
-        Args:
-            data: The next compressed piece.
-            parts: Where the inflated bytes go.
-            size: The inflated bytes so far.
-            limit: The bound (``-1``: none).
-
-        Returns:
-            The inflated bytes so far; over ``limit`` when the body is over the bound.
+    def step(self) -> bytes:
+        """The next at most ``_INFLATE_STEP`` inflated bytes; ``b""``: feed more first.
 
         Raises:
-            httpx.DecodingError: ``data`` is not valid gzip or deflate.
+            httpx.DecodingError: The body is not valid gzip or deflate.
         """
-        while True:
-            room = _INFLATE_STEP if limit < 0 else min(_INFLATE_STEP, limit - size + 1)
+        while self._input or self._more:
             try:
-                out = self._zlib.decompress(data, room)
+                out = self._zlib.decompress(self._input, _INFLATE_STEP)
             except zlib.error as exc:
                 if self._first and self._raw_deflate:
                     self._raw_deflate = False
@@ -330,17 +326,38 @@ class _Inflater:
                     continue
                 raise httpx.DecodingError(f"invalid compressed body: {exc}") from exc
             self._first = False
-            size += len(out)
+            # A full step may leave output held back even when all the input was used
+            # (the rest of a long repetition); a short one used all it was given.
+            self._more = len(out) == _INFLATE_STEP
+            self._input = self._zlib.unconsumed_tail
             if out:
-                parts.append(out)
-            if size > limit >= 0:
-                return size
-            data = self._zlib.unconsumed_tail
-            # Output short of ``room``: zlib used all the input it was given and holds
-            # nothing back. A full ``room`` may leave more to come, even from no input
-            # (the rest of a long repetition).
-            if not data and len(out) < room:
-                return size
+                return out
+        return b""
+
+
+class _InflatedBody:
+    """The pieces of a gzip or deflate body, inflated here at most a step at a time.
+
+    A class rather than an async generator, for the reason :class:`_BodyIterator`
+    gives; the raw body's generator is httpx's, held and closed by the response.
+    """
+
+    __slots__ = ("_inflater", "_next")
+
+    def __init__(self, raw: AsyncGenerator[bytes, None], inflater: _Inflater) -> None:
+        self._next = raw.__anext__
+        self._inflater = inflater
+
+    def __aiter__(self) -> _InflatedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        inflater = self._inflater
+        while True:
+            out = inflater.step()
+            if out:
+                return out
+            inflater.feed(await self._next())  # StopAsyncIteration: the body ended
 
 
 # Closing tasks started by abort(), referenced until they finish (the event loop keeps
@@ -357,6 +374,7 @@ class HttpxResponse:
         "_deadline",
         "_ended",
         "_loop",
+        "_pieces",
         "_resp",
         "_timeout",
         "headers",
@@ -371,7 +389,9 @@ class HttpxResponse:
         self._timeout = timeout
         self._deadline = deadline
         self._loop = asyncio.get_running_loop()
+        # The body's generator in httpx, and the decoded pieces read from it.
         self._body: AsyncGenerator[bytes, None] | None = None
+        self._pieces: AsyncIterator[bytes] | None = None
         self._closed = False
         self._ended = False  # the body was read to its end
         self.status = resp.status_code
@@ -383,20 +403,31 @@ class HttpxResponse:
 
     def iter_bytes(self) -> _BodyIterator:
         """The body in the pieces httpx delivers (see ``Response.iter_bytes``)."""
-        body = self._body
-        if body is None:
-            # aiter_bytes(), not aiter_raw(): it undoes a Content-Encoding, as aiohttp does.
-            body = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_bytes())
-        return _BodyIterator(self, body)
+        return _BodyIterator(self, self._pieces or self._start_body())
+
+    def _start_body(self) -> AsyncIterator[bytes]:
+        """Begin reading the body: its decoded pieces, for ``iter_bytes`` and ``read``.
+
+        A gzip or deflate body is read raw and inflated by :class:`_InflatedBody`, not
+        by httpx's decoder, which inflates each network read whole -- 64 KiB of a gzip
+        bomb is 64 MiB -- before anyone can count the bytes. Other encodings (brotli,
+        zstd, several at once) and none are left to httpx (``aiter_bytes()``).
+        """
+        encoding = self._resp.headers.get("content-encoding", "").strip().lower()
+        pieces: AsyncIterator[bytes]
+        if encoding in _WBITS:
+            raw = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_raw())
+            pieces = _InflatedBody(raw, _Inflater(encoding))
+        else:
+            pieces = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_bytes())
+        self._pieces = pieces
+        return pieces
 
     async def read(self, max_bytes: int | None = None, *, truncate: bool = False) -> bytes:
         """The body, within ``max_bytes`` (see ``Response.read``).
 
-        Not ``aread()``, which holds the whole body, nor ``aiter_bytes()``, whose
-        decoder inflates each network read whole -- 64 KiB of a gzip bomb is 64 MiB.
-        A gzip or deflate body is read raw and inflated here, never more than the room
-        left under the bound at a time (:class:`_Inflater`); other encodings (brotli,
-        zstd, several at once) are left to httpx and checked after each piece.
+        Not ``aread()``, which holds the whole body before it can be counted: the
+        decoded pieces (see :meth:`_start_body`), counted as they come.
         """
         parts: list[bytes] = []
         size = 0
@@ -404,13 +435,9 @@ class HttpxResponse:
         try:
             if self._closed:
                 raise httpx.StreamClosed()
-            inflater, body = self._raw_body()
-            async for data in body:
-                if inflater is None:
-                    size += len(data)
-                    parts.append(data)
-                else:
-                    size = inflater.inflate(data, parts, size, limit)
+            async for data in self._pieces or self._start_body():
+                size += len(data)
+                parts.append(data)
                 if size > limit >= 0:
                     break
             else:
@@ -422,24 +449,8 @@ class HttpxResponse:
             await self._close_now()
             if not truncate:
                 raise body_too_large(limit)
-            return b"".join(parts)[:limit]
+            parts[-1] = parts[-1][: len(parts[-1]) - (size - limit)]
         return b"".join(parts)
-
-    def _raw_body(self) -> tuple[_Inflater | None, AsyncGenerator[bytes, None]]:
-        """The body's pieces, and the inflater they need (``None``: they are decoded)."""
-        body = self._body
-        if body is not None:  # iter_bytes() began it: decoded pieces
-            return None, body
-        encoding = self._resp.headers.get("content-encoding", "").strip().lower()
-        if encoding in ("", "identity"):
-            inflater = None
-        elif encoding in _WBITS:
-            inflater = _Inflater(encoding)
-        else:
-            body = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_bytes())
-            return None, body
-        body = self._body = cast("AsyncGenerator[bytes, None]", self._resp.aiter_raw())
-        return inflater, body
 
     async def _close_now(self) -> None:
         self._closed = True
