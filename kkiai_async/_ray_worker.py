@@ -89,16 +89,21 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def _body_of(value: Any) -> dict[str, Any]:
+def _body_of(value: Any) -> Any:
+    """A row's body as the request body; what is not one is passed on as it is.
+
+    A body that is not a JSON object is refused by ``kk.batch`` as a failed result for
+    that row alone (``InvalidParameterError``), as a bad line of a batch file is: one
+    bad row must not fail the whole Dataset.
+    """
     if isinstance(value, (str, bytes)):
-        body = _decode(value)
-    elif isinstance(value, Mapping):
-        body = _without_nulls(dict(value))
-    else:
-        raise TypeError(f"a request body must be a dict or a JSON string, not {type(value)}")
-    if not isinstance(body, dict):
-        raise TypeError("a request body must be a JSON object")
-    return body
+        try:
+            return _decode(value)
+        except msgspec.DecodeError:
+            return value
+    if isinstance(value, Mapping):
+        return _without_nulls(dict(value))
+    return value
 
 
 class ChatWorker:
@@ -210,7 +215,9 @@ class ChatWorker:
         call = next(self._calls)
         requests = []
         for index, row in enumerate(records):
-            body = dict(self._build(row)) if self._build else _body_of(row[self._body_column])
+            body: Any = self._build(row) if self._build else _body_of(row[self._body_column])
+            if isinstance(body, Mapping) and not isinstance(body, dict):
+                body = dict(body)
             # The key is ours, not the caller's id: ids need not be unique across the
             # calls this actor is running at once.
             requests.append(batch.BatchRequest(custom_id=f"{call}/{index}", body=body))

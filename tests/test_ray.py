@@ -158,6 +158,22 @@ def test_streamed_bodies_and_built_rows(ray_cluster: dict[str, str], server: Fau
     assert contents == {str(i): f"re: s{i}" for i in range(20)}
 
 
+def test_a_bad_body_fails_its_row_alone(ray_cluster: dict[str, str], server: FaultServer) -> None:
+    """A row whose body is not a JSON object gets an error row; the others still run."""
+    server.reset()
+    good = rows(3)
+    bad = [{"custom_id": "bad-json", "body": "{not json"}, {"custom_id": "no-model", "body": "{}"}]
+    ds = ray.data.from_items([{**r, "body": json.dumps(r["body"])} for r in good] + bad)
+    out = {
+        row["custom_id"]: row
+        for row in kk_ray.chat_completions(ds, base_url=server.url, api_key=KEY).take_all()
+    }
+    assert {i for i, row in out.items() if row["error"] is None} == {"id-0", "id-1", "id-2"}
+    for custom_id in ("bad-json", "no-model"):
+        assert out[custom_id]["error"]["code"] == "InvalidParameterError"
+        assert out[custom_id]["attempts"] == 0
+
+
 def test_rpm_holds_across_the_cluster(ray_cluster: dict[str, str], server: FaultServer) -> None:
     """rpm=600 over two workers: no 10-second window holds more than 100 arrivals, and the
     job uses at least 80% of the budget."""
