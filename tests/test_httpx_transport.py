@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import pickle
+import random
 import shutil
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -640,3 +642,51 @@ async def test_bytes_match_and_httpx_sse_agrees(server: Server, case: Case) -> N
         theirs = [(e.event, e.data) async for e in source.aiter_sse()]
     assert ours == theirs
     assert len(ours) == case.sse.count(b"data: ")
+
+
+# ------------------------------------------------------------------------------------
+# Inflating gzip and deflate in bounded steps
+# ------------------------------------------------------------------------------------
+
+
+def _deflate_raw(data: bytes) -> bytes:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+INFLATE_CASES = [
+    pytest.param("gzip", gzip.compress, id="gzip"),
+    pytest.param("deflate", zlib.compress, id="deflate-zlib"),
+    pytest.param("deflate", _deflate_raw, id="deflate-raw"),
+]
+
+
+@pytest.mark.parametrize(("encoding", "compress"), INFLATE_CASES)
+@pytest.mark.parametrize("split", [1, 7, 4096, 1 << 20])
+def test_inflater_is_exact_for_any_split(
+    encoding: str, compress: Callable[[bytes], bytes], split: int
+) -> None:
+    """However the compressed body is split, the steps join to the body, none over a step."""
+    # Random text and long runs: runs inflate past a step from a few input bytes.
+    rng = random.Random(split)
+    body = b"".join(
+        bytes(rng.randrange(256) for _ in range(300)) + b"\0" * rng.randrange(600_000)
+        for _ in range(4)
+    )
+    data = compress(body)
+    inflater = _httpx._Inflater(encoding)
+    out: list[bytes] = []
+    for start in range(0, len(data), split):
+        inflater.feed(data[start : start + split])
+        while step := inflater.step():
+            assert len(step) <= _httpx._INFLATE_STEP
+            out.append(step)
+    assert b"".join(out) == body
+
+
+def test_inflater_refuses_what_is_not_compressed() -> None:
+    """Bytes that are not gzip raise httpx.DecodingError (translated like a broken read)."""
+    inflater = _httpx._Inflater("gzip")
+    inflater.feed(b"plain text, not gzip")
+    with pytest.raises(httpx.DecodingError, match="invalid compressed body"):
+        inflater.step()

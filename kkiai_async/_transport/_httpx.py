@@ -295,20 +295,30 @@ class _Inflater:
     reads the steps can stop at a bound having held little more than it.
     """
 
-    __slots__ = ("_first", "_input", "_more", "_raw_deflate", "_zlib")
+    __slots__ = ("_input", "_more", "_zlib")
 
     def __init__(self, encoding: str) -> None:
-        self._zlib = zlib.decompressobj(_WBITS[encoding])
-        # Servers send "deflate" as a zlib stream (RFC 9110) or, often, as raw
-        # deflate; which one shows in the first bytes, as httpx and aiohttp also check.
-        self._raw_deflate = encoding == "deflate"
-        self._first = True
+        # "deflate" waits for its first two bytes: see _sniff().
+        self._zlib: zlib._Decompress | None = (
+            None if encoding == "deflate" else zlib.decompressobj(_WBITS[encoding])
+        )
         self._input = b""
         self._more = False
 
     def feed(self, data: bytes) -> None:
         """Add the next compressed piece, once :meth:`step` has returned ``b""``."""
-        self._input = data
+        self._input = self._input + data if self._input else data
+
+    def _sniff(self) -> zlib._Decompress:
+        """The decompressor for "deflate", from the body's first two bytes.
+
+        Servers send "deflate" as a zlib stream (RFC 9110) or, often, as raw deflate;
+        a zlib stream starts with a header whose method is 8 and whose two bytes are a
+        multiple of 31, which is how zlib itself checks it.
+        """
+        head = self._input[:2]
+        wrapped = head[0] & 0x0F == 8 and int.from_bytes(head, "big") % 31 == 0
+        return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
 
     def step(self) -> bytes:
         """The next at most ``_INFLATE_STEP`` inflated bytes; ``b""``: feed more first.
@@ -316,20 +326,20 @@ class _Inflater:
         Raises:
             httpx.DecodingError: The body is not valid gzip or deflate.
         """
+        inflater = self._zlib
+        if inflater is None:
+            if len(self._input) < 2:
+                return b""
+            inflater = self._zlib = self._sniff()
         while self._input or self._more:
             try:
-                out = self._zlib.decompress(self._input, _INFLATE_STEP)
+                out = inflater.decompress(self._input, _INFLATE_STEP)
             except zlib.error as exc:
-                if self._first and self._raw_deflate:
-                    self._raw_deflate = False
-                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                    continue
                 raise httpx.DecodingError(f"invalid compressed body: {exc}") from exc
-            self._first = False
             # A full step may leave output held back even when all the input was used
             # (the rest of a long repetition); a short one used all it was given.
             self._more = len(out) == _INFLATE_STEP
-            self._input = self._zlib.unconsumed_tail
+            self._input = inflater.unconsumed_tail
             if out:
                 return out
         return b""
