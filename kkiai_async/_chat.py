@@ -315,7 +315,10 @@ class AsyncCompletions:
         Content is parsed as JSON while it arrives when ``response_format`` asks for
         JSON (``TextDeltaEvent.parsed``); a tool object with ``name`` and
         ``arguments_type`` gets its arguments decoded into that type
-        (``ToolCallDoneEvent.value``).
+        (``ToolCallDoneEvent.value``). When ``response_format`` is a type (as for
+        :meth:`parse`), ``TextDoneEvent.parsed`` is the content decoded into it and
+        ``final_completion()`` returns a :class:`~kkiai_async.ParsedChatCompletion`,
+        raising what :meth:`parse` raises when an answer cannot be parsed.
 
         Args:
             **params: As for :meth:`create` (:class:`ChatParams`).
@@ -329,10 +332,22 @@ class AsyncCompletions:
         """
         self._client._check_open()
         body, options = _prepare(params, stream=True)
-        accumulator = ChatCompletionAccumulator(
-            parse_content=_wants_json(body.get("response_format")),
-            arg_types=_arg_types(params.get("tools")),
-        )
+        response_format = params.get("response_format")
+        accumulator: ChatCompletionAccumulator
+        if response_format is not None and not isinstance(
+            response_format, (Mapping, msgspec.Struct)
+        ):
+            # A type (_prepare has checked it): typed done events and final completion.
+            from ._structured import TypedAccumulator, compile_format
+
+            accumulator = TypedAccumulator(
+                compile_format(response_format), arg_types=_arg_types(params.get("tools"))
+            )
+        else:
+            accumulator = ChatCompletionAccumulator(
+                parse_content=_wants_json(body.get("response_format")),
+                arg_types=_arg_types(params.get("tools")),
+            )
         return _EventStreamManager(self, _encode(body), accumulator, options)
 
     async def run_tools(

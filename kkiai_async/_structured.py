@@ -28,6 +28,7 @@ from typing import Any, Final, cast
 import msgspec
 from typing_extensions import is_typeddict
 
+from ._accumulate import ChatCompletionAccumulator
 from ._chat_params import TypedResponseFormat
 from ._exceptions import (
     ContentFilterFinishReasonError,
@@ -42,10 +43,13 @@ from .types import (
     ParsedChatCompletion,
     ParsedChatCompletionMessage,
     ParsedChoice,
+    StreamEvent,
+    TextDoneEvent,
 )
 
 __all__ = [
     "CompiledFormat",
+    "TypedAccumulator",
     "compile_format",
     "is_typed_format",
     "parse_completion",
@@ -243,3 +247,48 @@ def parse_completion(
     fields = msgspec.structs.asdict(completion)
     fields["choices"] = choices
     return ParsedChatCompletion(**fields)
+
+
+class TypedAccumulator(ChatCompletionAccumulator):
+    """An accumulator for a stream whose ``response_format`` is a type.
+
+    The deltas are handled as for any JSON format (``TextDeltaEvent.parsed`` is the
+    incremental parser's partial value, so the cost stays linear); only the ends differ:
+    :class:`TextDoneEvent` carries the content decoded into the type (``None`` when it
+    does not fit: :meth:`final_completion` then raises why), and :meth:`final_completion`
+    returns a :class:`ParsedChatCompletion`. A stream without a type never meets this
+    class, so its per-chunk cost is unchanged.
+    """
+
+    __slots__ = ("_compiled",)
+
+    def __init__(
+        self,
+        compiled: CompiledFormat,
+        *,
+        arg_types: Mapping[str, type] | None = None,
+        chunk_events: bool = False,
+    ) -> None:
+        super().__init__(parse_content=True, arg_types=arg_types, chunk_events=chunk_events)
+        self._compiled = compiled
+
+    def _close_choice(self, st: Any, events: list[StreamEvent]) -> None:
+        start = len(events)
+        super()._close_choice(st, events)
+        for event in events[start:]:
+            if isinstance(event, TextDoneEvent) and event.parsed is not None:
+                try:
+                    event.parsed = self._compiled.decode(event.text)
+                except ValueError:
+                    event.parsed = None
+                break
+
+    def final_completion(self) -> ParsedChatCompletion[Any]:
+        """The assembled completion, each choice's content decoded into the type.
+
+        Raises:
+            LengthFinishReasonError: A choice was cut off at the token limit.
+            ContentFilterFinishReasonError: A choice was stopped by the content filter.
+            OutputValidationError: A choice's content is not JSON or does not fit.
+        """
+        return parse_completion(super().final_completion(), self._compiled)

@@ -3,6 +3,7 @@ answer decoded into it (``parse()``), against the fake server on loopback."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import json
@@ -468,3 +469,136 @@ async def test_the_official_sdk_sends_the_same_response_format(
     theirs, ours_pydantic, ours_struct = (_canonical(_format_sent(server, i)) for i in range(3))
     assert ours_pydantic == theirs
     assert ours_struct == theirs
+
+
+# ------------------------------------------------------------------------------------
+# streaming
+# ------------------------------------------------------------------------------------
+
+
+async def _stream_events(
+    client: kk.AsyncClient, tp: Any
+) -> tuple[list[kk.StreamEvent], kk.ChatCompletion | BaseException]:
+    async with client.chat.completions.stream(
+        model=MODEL, messages=ASK, response_format=tp
+    ) as events:
+        seen = [event async for event in events]
+        try:
+            final: kk.ChatCompletion | BaseException = await events.final_completion()
+        except kk.StructuredOutputError as exc:
+            final = exc
+    return seen, final
+
+
+async def test_a_typed_stream_gives_partial_values_then_the_type(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """stream() with a type: each TextDeltaEvent has the value parsed so far, the
+    TextDoneEvent the typed value, and final_completion() the parsed completion."""
+    answer = {"city": "Oslo", "temps": [1.5, 2.5], "note": "windy"}
+    server.queue(Reply.text(json.dumps(answer), chunk_size=3))
+    snapshots: list[Any] = []  # the live partial value, copied as it was at each delta
+    seen: list[kk.StreamEvent] = []
+    async with client.chat.completions.stream(
+        model=MODEL, messages=ASK, response_format=WeatherDC
+    ) as events:
+        async for event in events:
+            seen.append(event)
+            if isinstance(event, kk.TextDeltaEvent):
+                snapshots.append(copy.deepcopy(event.parsed))
+        final = await events.final_completion()
+    assert len(snapshots) > 10
+    assert {"city": "Oslo"} in snapshots
+    assert {"city": "Oslo", "temps": [1.5]} in snapshots
+    assert snapshots[-1] == answer
+    (done,) = [e for e in seen if isinstance(e, kk.TextDoneEvent)]
+    assert done.parsed == WeatherDC(city="Oslo", temps=[1.5, 2.5], note="windy")
+    assert isinstance(final, kk.ParsedChatCompletion)
+    assert final.choices[0].message.parsed == done.parsed
+    assert final.choices[0].message.content == json.dumps(answer)
+
+
+@pytest.mark.parametrize("tp", [Weather, WeatherPD, WeatherTD])
+async def test_the_fake_servers_streamed_answer_parses(client: kk.AsyncClient, tp: Any) -> None:
+    """The fake server streams content valid against the schema; the done event and the
+    final completion carry it typed."""
+    seen, final = await _stream_events(client, tp)
+    (done,) = [e for e in seen if isinstance(e, kk.TextDoneEvent)]
+    expected = dict if tp is WeatherTD else tp
+    assert isinstance(done.parsed, expected)
+    assert isinstance(final, kk.ParsedChatCompletion)
+    assert isinstance(final.choices[0].message.parsed, expected)
+
+
+async def test_a_typed_stream_of_n_interleaved_choices(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """A scripted raw stream with two interleaved choices gives each its typed value."""
+
+    def chunk(index: int, content: str | None = None, finish: str | None = None) -> Any:
+        delta = {} if content is None else {"content": content}
+        return {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "model": MODEL,
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+        }
+
+    server.queue(
+        Reply.chunks(
+            [
+                chunk(0, '{"city": "A'),
+                chunk(1, '{"city": "B'),
+                chunk(1, '", "temps": [2]}'),
+                chunk(0, '", "temps": [1]}'),
+                chunk(0, finish="stop"),
+                chunk(1, finish="stop"),
+            ]
+        )
+    )
+    seen, final = await _stream_events(client, WeatherDC)
+    done = {e.choice_index: e.parsed for e in seen if isinstance(e, kk.TextDoneEvent)}
+    assert done == {0: WeatherDC(city="A", temps=[1.0]), 1: WeatherDC(city="B", temps=[2.0])}
+    assert isinstance(final, kk.ParsedChatCompletion)
+    assert [c.message.parsed for c in final.choices] == [done[0], done[1]]
+
+
+async def test_a_streamed_refusal_is_parsed_as_none(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """A streamed refusal gives no text events and a final parsed None with refusal."""
+    server.queue(Reply.refusal("No.", chunk_size=1))
+    seen, final = await _stream_events(client, Weather)
+    assert not [e for e in seen if isinstance(e, kk.TextDoneEvent)]
+    assert isinstance(final, kk.ParsedChatCompletion)
+    assert final.choices[0].message.parsed is None
+    assert final.choices[0].message.refusal == "No."
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        pytest.param(
+            Reply.text('{"city": "Pa', finish_reason="length"),
+            kk.LengthFinishReasonError,
+            id="length",
+        ),
+        pytest.param(
+            Reply.text('{"city": "Pa', finish_reason="content_filter"),
+            kk.ContentFilterFinishReasonError,
+            id="content-filter",
+        ),
+        pytest.param(Reply.text('{"city": 1, "temps": []}'), kk.OutputValidationError, id="type"),
+    ],
+)
+async def test_a_typed_stream_that_cannot_be_parsed(
+    client: kk.AsyncClient, server: FakeServer, reply: Reply, error: type[Exception]
+) -> None:
+    """The done event's parsed is None and final_completion() raises the same error as
+    parse() would, carrying the completion."""
+    server.queue(reply)
+    seen, final = await _stream_events(client, WeatherDC)
+    (done,) = [e for e in seen if isinstance(e, kk.TextDoneEvent)]
+    assert done.parsed is None
+    assert isinstance(final, error)
+    assert isinstance(final, kk.StructuredOutputError) and final.completion is not None
