@@ -138,9 +138,11 @@ async def test_invalid_transport_or_session(
 async def test_owned_client_is_closed(server: Server) -> None:
     """The httpx client the library created is closed by aclose()."""
     server.queue(OK)
-    async with kk.AsyncClient(base_url=server.base_url, transport="httpx") as c:
+    # The transport "httpx" names, given as an object to look into its own client.
+    transport = HttpxTransport()
+    async with kk.AsyncClient(base_url=server.base_url, transport=transport) as c:
         await _complete(c)
-        owned = c._transport._client  # type: ignore[attr-defined]
+        owned = transport._client
         assert isinstance(owned, httpx.AsyncClient)
         assert not owned.is_closed
     assert owned.is_closed

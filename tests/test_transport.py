@@ -305,7 +305,7 @@ async def test_client_sends_through_a_transport_object(server: Server) -> None:
         base_url=server.base_url,
         api_key="sk-recorded",
         max_retries=1,
-        transport=mine,  # type: ignore[arg-type, unused-ignore]
+        transport=mine,
     ) as client:
         completion = await client.chat.completions.create(
             model="m", messages=[{"role": "user", "content": "Hi"}]
