@@ -65,6 +65,11 @@ class Server:
         self.successes: Counter[str] = Counter()
         self.arrivals: list[float] = []
         self.unauthorized = 0
+        # One planned 429 for the whole job: the `pause_at`-th arrival gets it, with
+        # `Retry-After: retry_after`.
+        self.pause_at = 0
+        self.retry_after = 0.0
+        self.paused_at: float | None = None
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
@@ -76,11 +81,19 @@ class Server:
         body = await request.json()
         prompt = body["messages"][-1]["content"]
         self.arrivals.append(arrived)
+        number = len(self.arrivals)
         self.attempts[prompt] += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         fault = fault_for(prompt, self.attempts[prompt], self.rates)
         headers = {"x-request-id": f"req_{prompt}_{self.attempts[prompt]}"}
+        if number == self.pause_at:
+            self.paused_at = arrived
+            return web.json_response(
+                {"error": {"message": "slow down", "type": "rate_limit", "code": "rate_limit"}},
+                status=429,
+                headers={**headers, "retry-after": str(self.retry_after)},
+            )
         if fault == "429":
             return web.json_response(
                 {"error": {"message": "slow down", "type": "rate_limit", "code": "rate_limit"}},
@@ -119,6 +132,7 @@ class Server:
                 "successes": self.successes,
                 "arrivals": self.arrivals,
                 "unauthorized": self.unauthorized,
+                "paused_at": self.paused_at,
             }
         )
 
@@ -127,12 +141,15 @@ class Server:
         self.successes.clear()
         self.arrivals.clear()
         self.unauthorized = 0
+        self.paused_at = None
         return web.json_response({})
 
     async def set_rates(self, request: web.Request) -> web.Response:
         settings = await request.json()
         self.rates = {k: float(v) for k, v in settings["rates"].items()}
         self.delay = float(settings.get("delay", 0.0))
+        self.pause_at = int(settings.get("pause_at", 0))
+        self.retry_after = float(settings.get("retry_after", 0.0))
         return web.json_response({})
 
 

@@ -53,9 +53,17 @@ class FaultServer:
         with urllib.request.urlopen(request) as response:
             response.read()
 
-    def reset(self, *, rates: dict[str, float] | None = None, delay: float = 0.0) -> None:
+    def reset(
+        self,
+        *,
+        rates: dict[str, float] | None = None,
+        delay: float = 0.0,
+        pause_at: int = 0,
+        retry_after: float = 0.0,
+    ) -> None:
         self._post("/reset", {})
-        self._post("/rates", {"rates": rates or {}, "delay": delay})
+        settings = {"delay": delay, "pause_at": pause_at, "retry_after": retry_after}
+        self._post("/rates", {"rates": rates or {}, **settings})
 
     def stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(self.root + "/stats") as response:
@@ -193,8 +201,27 @@ def test_rpm_holds_across_the_cluster(ray_cluster: dict[str, str], server: Fault
     assert rate_per_minute >= 0.8 * 600
 
 
-def test_a_429_pauses_every_worker(ray_cluster: dict[str, str], server: FaultServer) -> None:
-    """A 429 seen by one worker reaches the budget actor as a pause for the whole job."""
+def test_one_429_pauses_every_worker(ray_cluster: dict[str, str], server: FaultServer) -> None:
+    """One 429 with Retry-After: 3 seen by one worker: no worker sends during the pause,
+    once the others have heard of it (within their quarter-second check)."""
+    # 2 x 4 requests in flight of 50 ms each: without a shared pause the other worker
+    # would keep sending all through it.
+    server.reset(delay=0.05, pause_at=100, retry_after=3)
+    ds = ray.data.from_items(rows(600), override_num_blocks=30)
+    out = kk_ray.chat_completions(
+        ds, base_url=server.url, api_key=KEY, workers=2, concurrency=4, batch_size=20
+    ).take_all()
+    assert all(row["error"] is None for row in out) and len(out) == 600
+    stats = server.stats()
+    paused_at = stats["paused_at"]
+    assert paused_at is not None
+    during = [t for t in stats["arrivals"] if paused_at + 1.0 < t < paused_at + 3.0]
+    assert during == []
+    assert max(stats["arrivals"]) > paused_at + 3.0  # and the job went on afterwards
+
+
+def test_the_budget_moves_every_slot_past_a_pause(ray_cluster: dict[str, str]) -> None:
+    """A pause reported to the budget actor holds back the slots of every worker."""
     from kkiai_async._ray_budget import Budget
 
     budget = ray.remote(Budget).options(num_cpus=0).remote(600, None)
