@@ -264,7 +264,7 @@ class AsyncCompletions:
         fields["response_format"] = compiled.body()
         body, options = _prepare(fields, stream=False)
         raw = await self._create_whole(body, options)
-        return parse_completion(raw.parse(), compiled)
+        return parse_completion(raw.parse(), compiled, _arg_types(params.get("tools")))
 
     async def _create_whole(self, body: dict[str, object], options: _Options) -> RawResponse:
         """Send a non-streamed request; the completion with the response's metadata."""

@@ -40,9 +40,12 @@ from ._exceptions import (
 from ._schema import external_schema, type_schema
 from .types import (
     ChatCompletion,
+    ChatCompletionMessageToolCall,
     ParsedChatCompletion,
     ParsedChatCompletionMessage,
     ParsedChoice,
+    ParsedFunction,
+    ParsedFunctionToolCall,
     StreamEvent,
     TextDoneEvent,
 )
@@ -58,6 +61,7 @@ __all__ = [
 _NAME_RE: Final = re.compile(r"[^A-Za-z0-9_-]")
 # msgspec's ValidationError messages end with the JSON path: "... - at `$.items[0].id`".
 _PATH_RE: Final = re.compile(r" - at `([^`]*)`$")
+_json_decode: Final = msgspec.json.Decoder().decode
 
 
 class CompiledFormat(msgspec.Struct, frozen=True):
@@ -212,19 +216,52 @@ def check_finish(finish_reason: str | None, completion: ChatCompletion, choice_i
         raise ContentFilterFinishReasonError(completion=completion, choice_index=choice_index)
 
 
+def _tool_calls(
+    calls: list[ChatCompletionMessageToolCall] | None,
+    decoders: Mapping[str, Callable[[str], Any]],
+) -> list[ParsedFunctionToolCall] | None:
+    if calls is None:
+        return None
+    parsed_calls = []
+    for call in calls:
+        fn = call.function
+        # No arguments text at all means "no arguments", as the accumulator reads it.
+        text = fn.arguments if fn.arguments.strip() else "{}"
+        try:
+            value = decoders.get(fn.name, _json_decode)(text)
+        except ValueError:  # not JSON, or not the tool's type: the text is kept
+            value = None
+        parsed_calls.append(
+            ParsedFunctionToolCall(
+                id=call.id,
+                type=call.type,
+                function=ParsedFunction(
+                    name=fn.name, arguments=fn.arguments, parsed_arguments=value
+                ),
+            )
+        )
+    return parsed_calls
+
+
 def parse_completion(
-    completion: ChatCompletion, compiled: CompiledFormat
+    completion: ChatCompletion,
+    compiled: CompiledFormat,
+    arg_types: Mapping[str, type] | None = None,
 ) -> ParsedChatCompletion[Any]:
     """The completion with each choice's content decoded into ``message.parsed``.
 
     A refusal leaves ``parsed`` ``None`` (``refusal`` says why); so does a choice with no
-    content (a tool call).
+    content (a tool call). Tool calls get ``function.parsed_arguments``: decoded into
+    ``arg_types[name]`` when the tool has a type, else the JSON value.
 
     Raises:
         LengthFinishReasonError: A choice was cut off at the token limit.
         ContentFilterFinishReasonError: A choice was stopped by the content filter.
         OutputValidationError: A choice's content is not JSON or does not fit the type.
     """
+    decoders: dict[str, Callable[[str], Any]] = {
+        name: msgspec.json.Decoder(tp).decode for name, tp in (arg_types or {}).items()
+    }
     choices: list[ParsedChoice[Any]] = []
     for choice in completion.choices:
         check_finish(choice.finish_reason, completion, choice.index)
@@ -234,19 +271,19 @@ def parse_completion(
             parsed = decode_content(
                 compiled, message.content, completion=completion, choice_index=choice.index
             )
+        fields = msgspec.structs.asdict(message)
+        fields["tool_calls"] = _tool_calls(message.tool_calls, decoders)
         choices.append(
             ParsedChoice(
                 index=choice.index,
-                message=ParsedChatCompletionMessage(
-                    **msgspec.structs.asdict(message), parsed=parsed
-                ),
+                message=ParsedChatCompletionMessage(**fields, parsed=parsed),
                 finish_reason=choice.finish_reason,
                 logprobs=choice.logprobs,
             )
         )
-    fields = msgspec.structs.asdict(completion)
-    fields["choices"] = choices
-    return ParsedChatCompletion(**fields)
+    top = msgspec.structs.asdict(completion)
+    top["choices"] = choices
+    return ParsedChatCompletion(**top)
 
 
 class TypedAccumulator(ChatCompletionAccumulator):
@@ -291,4 +328,4 @@ class TypedAccumulator(ChatCompletionAccumulator):
             ContentFilterFinishReasonError: A choice was stopped by the content filter.
             OutputValidationError: A choice's content is not JSON or does not fit.
         """
-        return parse_completion(super().final_completion(), self._compiled)
+        return parse_completion(super().final_completion(), self._compiled, self._arg_types)

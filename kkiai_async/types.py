@@ -61,6 +61,8 @@ __all__ = [
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
+    "ParsedFunction",
+    "ParsedFunctionToolCall",
     "PromptTokensDetails",
     "ReasoningDeltaEvent",
     "ReasoningDoneEvent",
@@ -643,14 +645,35 @@ StreamEvent: TypeAlias = (
 ContentT = TypeVar("ContentT")
 
 
+class ParsedFunction(Function, gc=False):
+    """A tool call's function with its arguments decoded.
+
+    ``parsed_arguments`` is the arguments decoded into the tool's type for a typed tool
+    (a ``@kk.tool`` function), the JSON value for any other tool, and ``None`` when they
+    are not valid JSON or do not fit the type (``arguments`` keeps the text: answer the
+    model with the problem, as the tool loop does).
+    """
+
+    parsed_arguments: Any = None
+
+
+class ParsedFunctionToolCall(ChatCompletionMessageToolCall, gc=False):
+    """A tool call of a :class:`ParsedChatCompletionMessage`."""
+
+    function: ParsedFunction = msgspec.field(default_factory=ParsedFunction)
+
+
 class ParsedChatCompletionMessage(ChatCompletionMessage, Generic[ContentT], gc=False):
     """A completion's message with its content decoded into the ``response_format`` type.
 
     ``parsed`` is ``None`` when the model refused (``refusal`` says why) or answered with
-    tool calls instead of content; ``content`` keeps the raw JSON text.
+    tool calls instead of content; ``content`` keeps the raw JSON text. Tool calls carry
+    ``function.parsed_arguments``.
     """
 
     parsed: ContentT | None = None
+    # The subclass's list, only ever read (see ParsedChatCompletion.choices).
+    tool_calls: list[ParsedFunctionToolCall] | None = None  # type: ignore[assignment]
 
 
 class ParsedChoice(Choice, Generic[ContentT], gc=False):

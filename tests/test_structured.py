@@ -602,3 +602,64 @@ async def test_a_typed_stream_that_cannot_be_parsed(
     assert done.parsed is None
     assert isinstance(final, error)
     assert isinstance(final, kk.StructuredOutputError) and final.completion is not None
+
+
+# ------------------------------------------------------------------------------------
+# tool calls in parsed completions
+# ------------------------------------------------------------------------------------
+
+
+@kk.tool
+def get_forecast(city: str, days: int | None = None) -> str:
+    """Get the forecast for a city.
+
+    Args:
+        city: The city.
+        days: How many days.
+    """
+    return "sunny"
+
+
+PLAIN_TOOL = {
+    "type": "function",
+    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["parse", "stream"])
+async def test_tool_calls_carry_parsed_arguments(
+    client: kk.AsyncClient, server: FakeServer, streamed: bool
+) -> None:
+    """A typed tool's call gets its arguments decoded into the tool's type, another
+    tool's the JSON value, and arguments that do not fit None with the text kept."""
+    server.queue(
+        Reply.tool_calls(
+            [
+                ("get_forecast", {"city": "Oslo", "days": 2}),
+                ("lookup", {"q": 1}),
+                ("get_forecast", {"town": "Oslo"}),
+            ]
+        )
+    )
+    tools: list[Any] = [get_forecast, PLAIN_TOOL]
+    completion: kk.ParsedChatCompletion[Any]
+    if streamed:
+        async with client.chat.completions.stream(
+            model=MODEL, messages=ASK, response_format=Weather, tools=tools
+        ) as events:
+            final = await events.final_completion()
+        assert isinstance(final, kk.ParsedChatCompletion)
+        completion = final
+    else:
+        completion = await client.chat.completions.parse(
+            model=MODEL, messages=ASK, response_format=Weather, tools=tools
+        )
+    message = completion.choices[0].message
+    assert message.parsed is None
+    assert message.tool_calls is not None
+    first, second, third = (call.function for call in message.tool_calls)
+    assert isinstance(first.parsed_arguments, get_forecast.arguments_type)
+    assert msgspec.structs.asdict(first.parsed_arguments) == {"city": "Oslo", "days": 2}
+    assert second.parsed_arguments == {"q": 1}
+    assert third.parsed_arguments is None
+    assert json.loads(third.arguments) == {"town": "Oslo"}
