@@ -130,6 +130,11 @@ def _compile(
     key: Hashable, strict: bool, name: str | None, description: str | None
 ) -> CompiledFormat:
     tp = cast("type[Any]", key)
+    if name is not None and (not name or len(name) > 64 or _NAME_RE.search(name)):
+        raise InvalidParameterError(
+            "response_format",
+            f"the name {name!r} is not valid: the API takes 1 to 64 letters, digits, '_' or '-'",
+        )
     schema_name = name if name is not None else _NAME_RE.sub("_", tp.__name__)[:64] or "response"
     subject = f"response_format {schema_name!r}"
     base = _pydantic_base()

@@ -8,7 +8,7 @@ import dataclasses
 import enum
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 import pydantic
@@ -20,6 +20,7 @@ from kkiai_async.testing import FakeServer, Reply
 
 MODEL = "kkiai-chat"
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+_V = TypeVar("_V")
 
 
 @pytest.fixture
@@ -208,6 +209,30 @@ async def test_a_type_that_cannot_be_strict_is_refused_before_sending(
     with pytest.raises(kk.InvalidParameterError):
         await client.chat.completions.create(model=MODEL, messages=ASK, response_format=tp)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65])
+async def test_a_bad_schema_name_is_refused(
+    client: kk.AsyncClient, server: FakeServer, name: str
+) -> None:
+    """A name the API would refuse is refused before sending."""
+    fmt = kk.TypedResponseFormat(Weather, name=name)
+    with pytest.raises(kk.InvalidParameterError, match="is not valid"):
+        await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=fmt)
+    assert server.requests == []
+
+
+async def test_a_generic_class_name_is_made_valid(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """A class name the API would refuse (a parametrised pydantic generic) is sent with
+    its invalid characters replaced."""
+
+    class Box(pydantic.BaseModel, Generic[_V]):
+        value: _V
+
+    await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=Box[int])
+    assert _format_sent(server)["json_schema"]["name"] == "Box_int_"
 
 
 @pytest.mark.parametrize("tp", [int, list, dict, object])
