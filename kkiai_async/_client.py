@@ -40,6 +40,10 @@ from ._version import __version__
 if TYPE_CHECKING:
     import aiohttp
     import httpx
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+    from ._otel import ChatCall, Telemetry
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
@@ -53,6 +57,9 @@ _sleep = asyncio.sleep
 
 _PATH = "/chat/completions"
 _ANY_DECODER = msgspec.json.Decoder()
+
+DEFAULT_CONNECTION_LIMIT = 1000
+"""The size of the connection pool a client creates for itself."""
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """The largest non-streamed response body accepted, decompressed: far above the largest
@@ -157,9 +164,12 @@ class AsyncClient:
         "_closed",
         "_json_headers",
         "_max_body_bytes",
+        "_otel",
+        "_otel_pending",
         "_owns_transport",
         "_policy",
         "_stream_headers",
+        "_telemetry",
         "_transport",
         "_url",
         "api_key",
@@ -187,9 +197,11 @@ class AsyncClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
         session: aiohttp.ClientSession | httpx.AsyncClient | None = None,
-        connection_limit: int = 1000,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         transport: TransportName | Transport | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         """Configure the client; nothing is connected until the first request.
 
@@ -228,6 +240,12 @@ class AsyncClient:
                 after decompression; a larger one raises ``APIProtocolError`` and its
                 connection is closed, so memory grows with the bound, not with the
                 body (a stream's lines are bounded by the event-stream decoder).
+            tracer_provider: Where the OpenTelemetry spans go (``pip install
+                'kkiai-async[otel]'``). Default: the global provider. Whether anything
+                is recorded is decided at the first request: without an SDK provider
+                (or without ``opentelemetry-api``) nothing is, at no cost.
+            meter_provider: Where the OpenTelemetry metrics go. Default: the global
+                provider.
 
         Raises:
             InvalidParameterError: A parameter has the wrong type or value.
@@ -257,6 +275,11 @@ class AsyncClient:
                 "max_body_bytes", f"must be a positive int, got {max_body_bytes!r}"
             )
         self._max_body_bytes = max_body_bytes
+        # Telemetry is decided at the first request (_telemetry_now), so that providers
+        # configured after the client was made are used.
+        self._otel = (tracer_provider, meter_provider)
+        self._otel_pending = True
+        self._telemetry: Telemetry | None = None
         self._configure(
             api_key=api_key or None,
             base_url=_check_base_url(base_url),
@@ -266,6 +289,16 @@ class AsyncClient:
                 max_retries=max_retries, backoff_base=backoff_base, backoff_cap=backoff_cap
             ),
         )
+        if (
+            connection_limit != DEFAULT_CONNECTION_LIMIT
+            and transport is not None
+            and not isinstance(transport, str)
+        ):
+            raise InvalidParameterError(
+                "connection_limit",
+                "is the size of the client's own pool: a transport "
+                "object given as transport= sizes its own",
+            )
         self._transport: Transport = make_transport(transport, session, connection_limit)
         self._owns_transport = True
         self._build_headers()
@@ -352,9 +385,22 @@ class AsyncClient:
         )
         clone._transport = self._transport
         clone._max_body_bytes = self._max_body_bytes
+        # Its own decision: base_url (server.address) may differ.
+        clone._otel = self._otel
+        clone._otel_pending = True
+        clone._telemetry = None
         clone._owns_transport = False
         clone._build_headers()
         return clone
+
+    def _telemetry_now(self) -> Telemetry | None:
+        """The client's telemetry: ``None`` (the usual case) when nothing is recorded."""
+        if self._otel_pending:
+            from ._otel import make_telemetry
+
+            self._telemetry = make_telemetry(*self._otel, self.base_url)
+            self._otel_pending = False
+        return self._telemetry
 
     @property
     def closed(self) -> bool:
@@ -408,6 +454,7 @@ class AsyncClient:
         timeout: Timeout | float | UseClientDefault | None = USE_CLIENT_DEFAULT,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        call: ChatCall | None = None,
     ) -> tuple[Response, bytes]:
         """POST ``body`` to the chat completions endpoint, retrying what may be retried.
 
@@ -425,6 +472,7 @@ class AsyncClient:
                 client's).
             max_retries: This request's retry count (``None``: the client's).
             extra_headers: Headers for this request only, over all others.
+            call: The request's telemetry, which gets an event per retry.
 
         Redirects are not followed (see the transport): a 3xx is an
         :class:`APIStatusError` naming the ``Location``.
@@ -476,12 +524,16 @@ class AsyncClient:
                     raise
                 delay = retry_delay(policy, attempt, {})
                 reason = describe_retry_reason(None, exc)
+                failure: int | BaseException = exc
             else:
                 if attempt >= policy.max_retries or not retry_decision(status, error.headers, None):
                     raise error
                 delay = retry_delay(policy, attempt, error.headers)
                 reason = describe_retry_reason(status, None)
+                failure = status
             attempt += 1
+            if call is not None:
+                call.retry(attempt, delay, failure, reason)
             logger.info(
                 "Retrying POST %s in %.2f seconds (retry %d of %d): %s",
                 _PATH,

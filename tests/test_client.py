@@ -641,3 +641,15 @@ def test_max_body_bytes_must_be_a_positive_int(value: object) -> None:
     with pytest.raises(kk.InvalidParameterError) as info:
         kk.AsyncClient(base_url="http://127.0.0.1:1/v1", max_body_bytes=value)  # type: ignore[arg-type]
     assert info.value.param == "max_body_bytes"
+
+
+def test_connection_limit_with_a_transport_object_is_refused() -> None:
+    """connection_limit sizes the client's own pool: with a transport object of the
+    caller's it would be silently ignored, so it is an error."""
+    from _transports import RecordingTransport
+
+    with pytest.raises(kk.InvalidParameterError) as info:
+        kk.AsyncClient(
+            base_url="http://127.0.0.1:1/v1", transport=RecordingTransport(), connection_limit=5
+        )
+    assert info.value.param == "connection_limit"
