@@ -36,6 +36,7 @@ from ._exceptions import (
 )
 from ._sse import ServerSentEvent, SSEDecoder, SSEProtocolError
 from ._transport import Response
+from ._transport._base import body_too_large
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -899,7 +900,7 @@ class BytesResponse:
             return body
         if truncate:
             return body[:max_bytes]
-        raise APIProtocolError(f"the response body is over {max_bytes} bytes (max_body_bytes)")
+        raise body_too_large(max_bytes)
 
     async def aclose(self, *, reuse: bool) -> None:
         """Nothing to close."""
