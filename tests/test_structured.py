@@ -114,6 +114,16 @@ class Chain(msgspec.Struct):
     next: Chain | None = None
 
 
+class PNode(pydantic.BaseModel):
+    name: str
+    children: list[PNode]
+
+
+class PDefaulted(pydantic.BaseModel):
+    city: str
+    units: str = "metric"
+
+
 def _format_sent(server: FakeServer, i: int = -1) -> Any:
     return server.requests[i].body["response_format"]
 
@@ -195,6 +205,7 @@ async def test_strict_false_is_asked_with_typed_response_format(
         pytest.param(Loose, "#/properties/extra", id="free-form-dict"),
         pytest.param(Defaulted, "#/properties/units", id="non-null-default"),
         pytest.param(Outer, "#/$defs/Defaulted/properties/units", id="nested-default"),
+        pytest.param(PDefaulted, "#/properties/units", id="pydantic-default"),
     ],
 )
 async def test_a_type_that_cannot_be_strict_is_refused_before_sending(
@@ -310,7 +321,7 @@ async def test_a_scripted_answer_is_decoded_exactly(
     assert completion.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("tp", [Node, Chain])
+@pytest.mark.parametrize("tp", [Node, Chain, PNode])
 async def test_recursive_types_are_answered_and_parsed(client: kk.AsyncClient, tp: type) -> None:
     """The fake server ends a recursive strict schema (an empty list, a null) so that
     parse() works out of the box for trees and chains."""
