@@ -7,6 +7,8 @@ import copy
 import dataclasses
 import enum
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, Generic, Literal, TypeVar
 
@@ -699,3 +701,21 @@ async def test_tool_calls_carry_parsed_arguments(
     assert second.parsed_arguments == {"q": 1}
     assert third.parsed_arguments is None
     assert json.loads(third.arguments) == {"town": "Oslo"}
+
+
+def test_pydantic_is_never_imported_by_the_library() -> None:
+    """Sending and parsing a msgspec type does not import pydantic (checked in a fresh
+    interpreter): pydantic models are recognised only when their user loaded pydantic."""
+    code = (
+        "import sys, msgspec, kkiai_async as kk\n"
+        "from kkiai_async._structured import compile_format, parse_completion\n"
+        "class A(msgspec.Struct):\n"
+        "    x: int\n"
+        "fmt = compile_format(A)\n"
+        "done = kk.ChatCompletion(choices=[kk.Choice(message=kk.ChatCompletionMessage("
+        "content='{\"x\": 1}'))])\n"
+        "assert parse_completion(done, fmt).choices[0].message.parsed == A(x=1)\n"
+        "print('pydantic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
