@@ -44,6 +44,7 @@ from .types import (
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
+    from ._otel import ChatCall
     from ._tool_loop import ToolRunResult, ToolRunStream
     from .tools import Toolbox, ToolLike
 
@@ -200,7 +201,11 @@ class AsyncCompletions:
         body, options = _prepare(params, stream=bool(stream))
         if stream:
             return await self._open(
-                _encode(body), ChatCompletionAccumulator(), accumulate=True, options=options
+                _encode(body),
+                ChatCompletionAccumulator(),
+                accumulate=True,
+                options=options,
+                fields=body,
             )
         raw = await self._create_whole(body, options)
         return raw.parse()
@@ -268,12 +273,29 @@ class AsyncCompletions:
 
     async def _create_whole(self, body: dict[str, object], options: _Options) -> RawResponse:
         """Send a non-streamed request; the completion with the response's metadata."""
+        telemetry = self._client._telemetry_now()
+        if telemetry is None:
+            return await self._fetch_whole(body, options, None)
+        call = telemetry.chat(body)
+        try:
+            with telemetry.current(call.span):
+                raw = await self._fetch_whole(body, options, call)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        call.done(raw.parse())
+        return raw
+
+    async def _fetch_whole(
+        self, body: dict[str, object], options: _Options, call: ChatCall | None
+    ) -> RawResponse:
         response, data = await self._client._send(
             _encode(body),
             stream=False,
             timeout=options.timeout,
             max_retries=options.max_retries,
             extra_headers=options.extra_headers,
+            call=call,
         )
         request_id = request_id_from(response.headers)
         media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -348,7 +370,7 @@ class AsyncCompletions:
                 parse_content=_wants_json(body.get("response_format")),
                 arg_types=_arg_types(params.get("tools")),
             )
-        return _EventStreamManager(self, _encode(body), accumulator, options)
+        return _EventStreamManager(self, _encode(body), accumulator, options, body)
 
     async def run_tools(
         self,
@@ -498,6 +520,7 @@ class AsyncCompletions:
         *,
         accumulate: bool,
         options: _Options,
+        fields: Mapping[str, object],
     ) -> ChatCompletionStream:
         response, _ = await self._client._send(
             body,
@@ -506,13 +529,18 @@ class AsyncCompletions:
             max_retries=options.max_retries,
             extra_headers=options.extra_headers,
         )
-        return await open_stream(response, accumulator, accumulate=accumulate)
+        return await open_stream(
+            response,
+            accumulator,
+            accumulate=accumulate,
+            max_body_bytes=self._client._max_body_bytes,
+        )
 
 
 class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]):
     """What :meth:`AsyncCompletions.stream` returns: sends the request on entry."""
 
-    __slots__ = ("_accumulator", "_body", "_completions", "_events", "_options")
+    __slots__ = ("_accumulator", "_body", "_completions", "_events", "_fields", "_options")
 
     def __init__(
         self,
@@ -520,9 +548,11 @@ class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]
         body: bytes,
         accumulator: ChatCompletionAccumulator,
         options: _Options,
+        fields: Mapping[str, object],
     ) -> None:
         self._completions = completions
         self._body = body
+        self._fields = fields
         self._accumulator = accumulator
         self._options = options
         self._events: ChatCompletionEventStream | None = None
@@ -531,7 +561,11 @@ class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]
         if self._events is not None:
             raise RuntimeError("a stream() context manager can be entered only once")
         stream = await self._completions._open(
-            self._body, self._accumulator, accumulate=False, options=self._options
+            self._body,
+            self._accumulator,
+            accumulate=False,
+            options=self._options,
+            fields=self._fields,
         )
         self._events = ChatCompletionEventStream(stream, self._accumulator)
         return self._events

@@ -70,6 +70,7 @@ from .types import (
 
 if TYPE_CHECKING:
     from ._chat import AsyncCompletions
+    from ._otel import Run
     from ._stream import ChatCompletionEventStream
 
 __all__ = [
@@ -180,14 +181,19 @@ class _Round:
     bounds how many run at once.
     """
 
-    __slots__ = ("_box", "_last", "_limit", "_stale", "_started", "_timeout")
+    __slots__ = ("_box", "_last", "_limit", "_run", "_stale", "_started", "_timeout")
 
     def __init__(
-        self, box: Toolbox, limit: asyncio.Semaphore | None, timeout: float | None
+        self,
+        box: Toolbox,
+        limit: asyncio.Semaphore | None,
+        timeout: float | None,
+        run: Run | None = None,
     ) -> None:
         self._box = box
         self._limit = limit
         self._timeout = timeout
+        self._run = run
         self._started: dict[int, _Started] = {}
         self._stale: list[asyncio.Task[ToolOutcome]] = []
         self._last: asyncio.Task[ToolOutcome] | None = None
@@ -199,10 +205,18 @@ class _Round:
     ) -> ToolOutcome:
         if self._limit is not None:
             async with self._limit:
-                return await self._box.run(call, timeout=self._timeout)
+                return await self._execute(call)
         if before is not None:
             # Waits without raising: the previous call's outcome is its own business.
             await asyncio.wait((before,))
+        return await self._execute(call)
+
+    async def _execute(
+        self, call: ChatCompletionMessageToolCall | ToolCallDoneEvent
+    ) -> ToolOutcome:
+        if self._run is not None:
+            # In an execute_tool span under the run's (telemetry is on).
+            return await self._run.tool(self._box, call, self._timeout)
         return await self._box.run(call, timeout=self._timeout)
 
     def start(self, index: int, call: ChatCompletionMessageToolCall | ToolCallDoneEvent) -> None:
@@ -282,7 +296,7 @@ def _later_tool_choice(
 class _Options:
     """The loop's own parameters, checked before anything is sent."""
 
-    __slots__ = ("box", "limit", "max_rounds", "parallel", "timeout")
+    __slots__ = ("box", "limit", "max_rounds", "parallel", "run", "timeout")
 
     def __init__(
         self,
@@ -321,9 +335,10 @@ class _Options:
         self.parallel = parallel
         self.timeout = tool_timeout
         self.limit = max_concurrency
+        self.run: Run | None = None  # the run's telemetry, when it is on
 
     def new_round(self, limit: asyncio.Semaphore | None) -> _Round:
-        return _Round(self.box, limit, self.timeout)
+        return _Round(self.box, limit, self.timeout, self.run)
 
     def semaphore(self) -> asyncio.Semaphore | None:
         # Made inside the run: on Python 3.10 a semaphore binds the loop it is made in.
@@ -367,6 +382,24 @@ async def run_tools(
         tool_timeout=tool_timeout,
         params=params,
     )
+    telemetry = completions._client._telemetry_now()
+    if telemetry is None:
+        return await _run_rounds(completions, options, messages, tool_choice, params)
+    run = options.run = telemetry.run("run_tools")
+    try:
+        with run.current():
+            return await _run_rounds(completions, options, messages, tool_choice, params)
+    finally:
+        run.end()
+
+
+async def _run_rounds(
+    completions: AsyncCompletions,
+    options: _Options,
+    messages: Sequence[Message | ChatCompletionMessage | Mapping[str, Any]],
+    tool_choice: ToolChoice | Mapping[str, Any] | None,
+    params: Mapping[str, Any],
+) -> ToolRunResult:
     conversation: Conversation = list(messages)
     definitions = options.tools or None
     limit = options.semaphore()
@@ -432,6 +465,8 @@ async def _run_events(
     choice = tool_choice
     manager: AbstractAsyncContextManager[ChatCompletionEventStream] | None = first
     batch: _Round | None = None
+    telemetry = completions._client._telemetry_now()
+    run = options.run = None if telemetry is None else telemetry.run("stream_tools")
     try:
         while True:
             number = state.rounds + 1
@@ -442,7 +477,7 @@ async def _run_events(
                 )
             # The calls of the last allowed round will not be run: do not start them.
             batch = options.new_round(limit) if number < options.max_rounds else None
-            async with manager as events:
+            async with manager if run is None else run.enter(manager) as events:
                 async for event in events:
                     if (
                         batch is not None
@@ -493,6 +528,8 @@ async def _run_events(
     finally:
         if batch is not None:
             await batch.close()
+        if run is not None:
+            run.end()
 
 
 class ToolRunStream:

@@ -63,6 +63,7 @@ from .types import ChatCompletion
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
+    from ._otel import Job
 
 __all__ = [
     "BatchInputError",
@@ -259,8 +260,15 @@ class _Runner:
         self.policy = policy
         self.stats = stats
         self.stopping = False
+        self.job: Job | None = None  # the job's telemetry, when it is on
 
     async def execute(self, request: BatchRequest) -> BatchResult:
+        if self.job is not None:
+            # In a span of its own under the job's.
+            return await self.job.request(request.custom_id, lambda: self._execute(request))
+        return await self._execute(request)
+
+    async def _execute(self, request: BatchRequest) -> BatchResult:
         started = time.monotonic()
         try:
             params = _line_params(request.body)
@@ -457,6 +465,9 @@ class BatchRun:
         await self.aclose()
 
     def _start(self) -> None:
+        telemetry = self._runner.client._telemetry_now()
+        if telemetry is not None:
+            self._runner.job = telemetry.job()
         self._workers = [
             asyncio.ensure_future(self._worker()) for _ in range(self._runner.concurrency)
         ]
@@ -485,6 +496,8 @@ class BatchRun:
 
     async def _close_when_done(self) -> None:
         await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._runner.job is not None:
+            self._runner.job.end(self._runner.stats)
         await self._results.put(None)
 
     async def _close_source(self) -> None:
