@@ -800,6 +800,7 @@ async def open_stream(
     accumulator: ChatCompletionAccumulator,
     *,
     accumulate: bool = True,
+    max_body_bytes: int | None = None,
 ) -> ChatCompletionStream:
     """Make the stream object for a ``2xx`` response to a streamed request.
 
@@ -813,6 +814,8 @@ async def open_stream(
         response: The response, body unread; it is closed on error.
         accumulator: Where the chunks are assembled.
         accumulate: As for :class:`ChatCompletionStream`.
+        max_body_bytes: The bound of a JSON body read whole (the client's
+            ``max_body_bytes``); an HTML page is cut to it, for its excerpt.
 
     Returns:
         The stream.
@@ -828,8 +831,8 @@ async def open_stream(
     request_id = request_id_from(response.headers)
     reuse = False
     try:
-        body = await response.read()
-        reuse = True
+        body = await response.read(max_body_bytes, truncate=media == "text/html")
+        reuse = max_body_bytes is None or len(body) < max_body_bytes
     except KkiaiError as exc:
         exc.request_id = exc.request_id or request_id
         raise

@@ -653,3 +653,17 @@ def test_connection_limit_with_a_transport_object_is_refused() -> None:
             base_url="http://127.0.0.1:1/v1", transport=RecordingTransport(), connection_limit=5
         )
     assert info.value.param == "connection_limit"
+
+
+async def test_stream_answered_with_a_large_json_body_is_bounded(
+    server: Server, transport: TransportName
+) -> None:
+    """A streamed request answered with a whole JSON body is read within
+    max_body_bytes too: over it, APIProtocolError, not the memory of the body."""
+    big = Reply(body=msgspec.json.encode(completion_json("x" * 5000)), headers=JSON_HEADERS)
+    server.queue(big)
+    async with kk.AsyncClient(
+        base_url=server.base_url, transport=transport, max_body_bytes=4096, max_retries=0
+    ) as client:
+        with pytest.raises(kk.APIProtocolError, match="max_body_bytes"):
+            await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
