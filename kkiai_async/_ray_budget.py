@@ -33,7 +33,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ._ratelimit import RateLimiter, parse_reset
@@ -59,15 +59,22 @@ class Budget:
     Args:
         rpm: Requests per minute for the whole job, or ``None``.
         tpm: Tokens per minute for the whole job, or ``None``.
+        clock: A monotonic clock (patched in tests).
     """
 
-    def __init__(self, rpm: float | None, tpm: float | None) -> None:
+    def __init__(
+        self,
+        rpm: float | None,
+        tpm: float | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
         self.interval = 60.0 / rpm * _SPACING_MARGIN if rpm else 0.0
         self.tpm = float(tpm) if tpm else None
         self.next_slot = 0.0
         self.paused_until = 0.0
         self.tokens = self.tpm or 0.0
-        self.tokens_at = time.monotonic()
+        self.tokens_at = clock()
         self.leased_slots = 0
         self.returned_slots = 0
         self.pauses = 0
@@ -84,7 +91,7 @@ class Budget:
             seconds from now, the others follow every ``interval``; ``lease_end``
             identifies the grant when its tail is given back.
         """
-        now = time.monotonic()
+        now = self.clock()
         count = max(1, min(want, self._grant_size()))
         start = max(now, self.next_slot, self.paused_until)
         self.next_slot = start + count * self.interval
@@ -98,7 +105,7 @@ class Budget:
         closer than the spacing, so they are simply lost (a grant is short).
         """
         if self.next_slot == lease_end and count > 0:
-            self.next_slot = max(time.monotonic(), self.next_slot - count * self.interval)
+            self.next_slot = max(self.clock(), self.next_slot - count * self.interval)
             self.returned_slots += count
 
     def lease_tokens(self, want: float) -> tuple[float, float, float]:
@@ -110,7 +117,7 @@ class Budget:
         """
         if self.tpm is None:
             return want, 0.0, 0.0
-        now = time.monotonic()
+        now = self.clock()
         self._refill(now)
         granted = min(want, max(self.tokens, 0.0))
         self.tokens -= granted
@@ -120,18 +127,18 @@ class Budget:
     def return_tokens(self, tokens: float) -> None:
         """Put back tokens a worker leased and did not use."""
         if self.tpm is not None and tokens > 0:
-            self._refill(time.monotonic())
+            self._refill(self.clock())
             self.tokens = min(self.tpm, self.tokens + tokens)
 
     def clamp_tokens(self, left: float) -> None:
         """The server says fewer tokens remain than we believe: believe the server."""
         if self.tpm is not None:
-            self._refill(time.monotonic())
+            self._refill(self.clock())
             self.tokens = min(self.tokens, left)
 
     def pause(self, seconds: float) -> float:
         """Hold the whole job back ``seconds`` from now; returns the pause left."""
-        now = time.monotonic()
+        now = self.clock()
         if seconds > 0:
             self.pauses += 1
             self.paused_until = max(self.paused_until, now + seconds)
@@ -141,7 +148,7 @@ class Budget:
 
     def paused_for(self) -> float:
         """Seconds left in the job's current pause."""
-        return max(0.0, self.paused_until - time.monotonic())
+        return max(0.0, self.paused_until - self.clock())
 
     def stats(self) -> dict[str, float]:
         """Counters for tests and benchmarks."""
@@ -188,8 +195,16 @@ class ClusterLimiter(RateLimiter):
         "_waiting",
     )
 
-    def __init__(self, budget: Any, *, interval: float, tpm: float | None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        budget: Any,
+        *,
+        interval: float,
+        tpm: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(clock=clock, sleep=sleep)
         self._budget = budget
         self._slot_interval = interval
         self._token_limit = tpm
