@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -338,9 +339,11 @@ def _batch_on_ray(args: argparse.Namespace) -> int:
 
     base_url, key = _url_and_key(args.base_url)
     try:
-        import ray  # noqa: F401 - only to say what is missing, in one line
+        import ray.data  # noqa: F401 - only to say what is missing, in one line
     except ImportError:
         raise _Usage("--ray needs Ray Data: pip install 'kkiai-async[ray]'") from None
+    # Ray Data announces every execution at INFO on stderr, between our progress lines.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     stats = kk_ray.run_file(
         args.input,
         args.output,
