@@ -145,14 +145,17 @@ def make_telemetry(
         return None
     global _CLIENT_SPAN_KIND
     _CLIENT_SPAN_KIND = trace.SpanKind.CLIENT
-    tracer = tracer_provider.get_tracer(_INSTRUMENTATION, _version())
-    if not tracing:
-        tracer = trace.NoOpTracer()
+    tracer = (
+        tracer_provider.get_tracer(_INSTRUMENTATION, _version()) if tracing else trace.NoOpTracer()
+    )
     meter = (
         meter_provider.get_meter(_INSTRUMENTATION, _version())
         if metering
         else metrics.NoOpMeter(_INSTRUMENTATION)
     )
+    if isinstance(tracer, trace.NoOpTracer) and isinstance(meter, metrics.NoOpMeter):
+        # An SDK provider that was disabled (OTEL_SDK_DISABLED=true) hands out no-ops.
+        return None
     return Telemetry(tracer, meter, base_url)
 
 
@@ -355,13 +358,16 @@ class Run:
         span.end()
         return outcome
 
-    def end(self) -> None:
-        """End the run's span, with the error propagating through the caller, if any.
+    def end(self, ended: bool) -> None:
+        """End the run's span from the ``finally`` of the run's generator.
 
-        Called from a ``finally``: an exception on its way out is the run's error,
-        except ``GeneratorExit`` (the consumer of a streamed run stopped early).
+        Args:
+            ended: Whether the run ended cleanly; if not, the exception on its way out
+                is the run's error, except ``GeneratorExit`` (the consumer of a streamed
+                run stopped early). Not read when it ended: ``sys.exc_info()`` would be
+                whatever the consumer was handling.
         """
-        exc = sys.exc_info()[1]
+        exc = None if ended else sys.exc_info()[1]
         end_span(self.span, None if isinstance(exc, GeneratorExit) else exc)
 
 

@@ -385,12 +385,17 @@ async def run_tools(
     telemetry = completions._client._telemetry_now()
     if telemetry is None:
         return await _run_rounds(completions, options, messages, tool_choice, params)
+    from ._otel import end_span
+
     run = options.run = telemetry.run("run_tools")
     try:
         with run.current():
-            return await _run_rounds(completions, options, messages, tool_choice, params)
-    finally:
-        run.end()
+            result = await _run_rounds(completions, options, messages, tool_choice, params)
+    except BaseException as exc:
+        end_span(run.span, exc)
+        raise
+    end_span(run.span)
+    return result
 
 
 async def _run_rounds(
@@ -529,7 +534,7 @@ async def _run_events(
         if batch is not None:
             await batch.close()
         if run is not None:
-            run.end()
+            run.end(state.ended)
 
 
 class ToolRunStream:
