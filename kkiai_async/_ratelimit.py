@@ -131,7 +131,7 @@ class RateLimiter:
         """Adapt to a response's ``x-ratelimit-*`` headers.
 
         When the server says a quota is used up, everyone waits until it resets; when it
-        reports fewer remaining tokens than we believe we have, we believe the server.
+        reports how many tokens remain, :meth:`_server_tokens` takes the news.
         """
         for kind in ("requests", "tokens"):
             remaining = headers.get(f"x-ratelimit-remaining-{kind}")
@@ -144,9 +144,14 @@ class RateLimiter:
             if left <= 0:
                 reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
                 self.pause(reset if reset is not None else 1.0)
-            elif kind == "tokens" and self._tpm is not None:
-                self._refill(self._clock())
-                self._tokens = min(self._tokens, left)
+            elif kind == "tokens":
+                self._server_tokens(left)
+
+    def _server_tokens(self, left: float) -> None:
+        """The server reports ``left`` tokens: fewer than we believe we have wins."""
+        if self._tpm is not None:
+            self._refill(self._clock())
+            self._tokens = min(self._tokens, left)
 
     def _refill(self, now: float) -> None:
         assert self._tpm is not None

@@ -33,10 +33,10 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._ratelimit import RateLimiter, parse_reset
+from ._ratelimit import RateLimiter
 
 __all__ = ["Budget", "ClusterLimiter"]
 
@@ -296,27 +296,12 @@ class ClusterLimiter(RateLimiter):
             super().pause(seconds)
             self._budget.pause.remote(seconds)
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Turn ``x-ratelimit-*`` headers into pauses and token corrections for the job."""
-        for kind in ("requests", "tokens"):
-            remaining = headers.get(f"x-ratelimit-remaining-{kind}")
-            if remaining is None:
-                continue
-            try:
-                left = float(remaining)
-            except ValueError:
-                continue
-            if left <= 0:
-                reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
-                self.pause(reset if reset is not None else 1.0)
-            elif (
-                kind == "tokens"
-                and self._token_limit is not None
-                # Only news worth a message: the bucket is nearly empty at the server.
-                and left < self._token_limit / 10
-            ):
-                self._balance = min(self._balance, left)
-                self._budget.clamp_tokens.remote(left)
+    def _server_tokens(self, left: float) -> None:
+        """The server's count of tokens left, shared with the job when it is news."""
+        # Only news worth a message: the bucket is nearly empty at the server.
+        if self._token_limit is not None and left < self._token_limit / 10:
+            self._balance = min(self._balance, left)
+            self._budget.clamp_tokens.remote(left)
 
     def give_back(self) -> None:
         """Return the slots still ahead and the unused tokens (the worker went idle)."""
