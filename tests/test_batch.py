@@ -618,7 +618,11 @@ async def test_line_bodies_are_sent_as_given(make_server: Any) -> None:
         pytest.param(line_body("x", temperature=3), "temperature", id="out-of-range"),
         pytest.param(line_body("x", store="yes", stream=True), "store", id="streamed-wrong-type"),
         pytest.param({"messages": [{"role": "user", "content": "x"}]}, "model", id="no-model"),
-        pytest.param(line_body("x", stream_options={"include_usage": True}), "stream_options"),
+        pytest.param(
+            line_body("x", stream_options={"include_usage": True}),
+            "stream_options",
+            id="stream-options-without-stream",
+        ),
         pytest.param(["not", "an", "object"], "body", id="not-an-object"),
     ],
 )
