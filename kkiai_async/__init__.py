@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._accumulate import ChatCompletionAccumulator
 from ._chat import AsyncCompletions, RawResponse
+from ._chat_params import (
+    ChatParams,
+    ModelParams,
+    ParseParams,
+    RequestOptions,
+    ToolRunParams,
+    TypedResponseFormat,
+)
 from ._client import AsyncClient
+from ._config import USE_CLIENT_DEFAULT, Timeout
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -43,19 +52,12 @@ from ._exceptions import (
     UnknownParameterError,
     UnprocessableEntityError,
 )
-from ._chat_params import (
-    ChatParams,
-    ModelParams,
-    ParseParams,
-    RequestOptions,
-    ToolRunParams,
-    TypedResponseFormat,
-)
-from ._config import USE_CLIENT_DEFAULT, Timeout
 from ._stream import (
     ChatCompletionEventStream,
     ChatCompletionStream,
 )
+from ._transport import Response as TransportResponse
+from ._transport import Transport, TransportName
 from ._version import __version__
 from .types import (
     AssistantMessage,
@@ -178,7 +180,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_public_api.py checks
     "APIConnectionError",
     "APIError",
     "APIProtocolError",
@@ -281,6 +283,9 @@ __all__ = [
     "ToolRunStream",
     "Toolbox",
     "TopLogprob",
+    "Transport",
+    "TransportName",
+    "TransportResponse",
     "TruncatedStreamError",
     "TypedResponseFormat",
     "USE_CLIENT_DEFAULT",
