@@ -37,6 +37,7 @@ from .types import (
     ChatCompletionMessageToolCall,
     ChatCompletionTokenLogprob,
     Choice,
+    ChoiceDelta,
     ChoiceDeltaFunctionCall,
     ChoiceDeltaToolCall,
     ChoiceFinishedEvent,
@@ -82,6 +83,18 @@ class _ChunkBody(msgspec.Struct, kw_only=True, gc=False):
 
 
 _BODY_DECODER = msgspec.json.Decoder(_ChunkBody)
+
+
+def _listed(out: Any) -> list[StreamEvent]:
+    """``out`` of :meth:`ChatCompletionAccumulator._merge` as a list to append to.
+
+    ``None`` becomes a new list, a bare event a list holding it, a list stays itself.
+    """
+    if out is None:
+        return []
+    if type(out) is list:
+        return out
+    return [out]
 
 
 def _joined(pieces: list[str]) -> str:
@@ -257,6 +270,7 @@ class ChatCompletionAccumulator:
         "_parse_content",
         "_service_tier",
         "_system_fingerprint",
+        "_todo",
         "_unfinished",
         "_usage",
     )
@@ -286,6 +300,8 @@ class ChatCompletionAccumulator:
         self._service_tier: str | None = None
         self._meta_todo = True
         self._extra_todo = True
+        # Whether _merge has anything to do before the choices (see _take_todo).
+        self._todo = True
 
     # ----------------------------------------------------------------------------------
     # Properties
@@ -324,7 +340,7 @@ class ChatCompletionAccumulator:
         Args:
             chunk: The next chunk of the stream.
         """
-        self._merge(chunk, None)
+        self._merge(chunk, False)
 
     def process(self, chunk: ChatCompletionChunk) -> list[StreamEvent]:
         """Assemble one chunk and return the events it causes, in order.
@@ -341,78 +357,84 @@ class ChatCompletionAccumulator:
         Returns:
             The events, possibly none (a role-only chunk causes nothing).
         """
-        events: list[StreamEvent] = []
-        self._merge(chunk, events)
-        return events
+        out = self._merge(chunk, True)
+        if out is None:
+            return []
+        if type(out) is list:
+            return out
+        return [out]  # type: ignore[list-item]
 
-    def _merge(self, chunk: ChatCompletionChunk, events: list[StreamEvent] | None) -> None:
+    def _merge(
+        self, chunk: ChatCompletionChunk, emit: bool
+    ) -> StreamEvent | list[StreamEvent] | None:
         """Merge one chunk into the assembled state: the only place that does it.
 
-        ``events`` is the list the chunk's events are appended to (:meth:`process`, and
-        the event stream's loop, which calls this directly), or ``None`` when nobody
-        wants them (:meth:`add`): then no event object is built, and the merge is the
-        same. The common delta (text or tool-call fragments of a choice already seen)
-        passes one test for all the rare fields.
+        With ``emit`` false (:meth:`add`) no event object is built; with ``emit`` true
+        (:meth:`process`, and the event stream's loop, which calls this directly) the
+        events are returned: ``None`` for none, the event itself for one text delta (the
+        commonest chunk), a list otherwise, so that the common chunk builds no list
+        around its one event. The merge is the same either way.
+
+        This runs once per chunk of every stream, so the common delta (text or tool-call
+        fragments of a choice already seen) is kept to the fewest tests: one for
+        everything looked for only at the start (metadata, ``chunk_events``), one for
+        all the rare fields of a delta (their work is in :meth:`_merge_rare`).
+
+        Returns:
+            The events: ``None``, one event, or a list of them (always ``None`` when not
+            ``emit``).
         """
-        if events is not None and self._chunk_events:
-            events.append(ChunkEvent(chunk=chunk))
-        if self._meta_todo:
-            self._take_meta(chunk)
-        if self._extra_todo:
-            self._take_extra(chunk)
+        out: Any = None
+        if self._todo:
+            out = self._take_todo(chunk, emit)
         choices = self._choices
         for ch in chunk.choices:
             st = choices.get(ch.index)
             if st is None:
                 st = self._new_choice(ch.index)
             d = ch.delta
-            # Role, reasoning, refusal and legacy function calls are rare (the role comes
-            # once): one test for all of them keeps the common delta cheap (written as a
-            # test, not as a stored boolean: CPython then only jumps). Events come in
-            # the documented order: reasoning, text, refusal.
-            if (
-                d.role is None
-                and d.reasoning_content is None
-                and d.reasoning is None
-                and d.refusal is None
-                and d.function_call is None
-            ):
-                rare = False
-            else:
-                rare = True
-                if d.role and st.role is None:
-                    st.role = d.role
-                text = d.reasoning_content or d.reasoning
-                if text:
-                    st.reasoning.append(text)
-                    if events is not None:
-                        events.append(ReasoningDeltaEvent(choice_index=st.index, delta=text))
             text = d.content
             if text:
                 st.content.append(text)
-                if events is not None:
+                if emit:
                     if self._parse_content:
-                        parsed = self._parse_content_piece(st, text)
-                        events.append(
-                            TextDeltaEvent(choice_index=st.index, delta=text, parsed=parsed)
+                        event = TextDeltaEvent(
+                            choice_index=st.index,
+                            delta=text,
+                            parsed=self._parse_content_piece(st, text),
                         )
                     else:
-                        events.append(TextDeltaEvent(choice_index=st.index, delta=text))
-            if rare:
-                text = d.refusal
-                if text:
-                    st.refusal.append(text)
-                    if events is not None:
-                        events.append(RefusalDeltaEvent(choice_index=st.index, delta=text))
-                if d.function_call is not None:
-                    self._merge_function_call(st, d.function_call)
+                        event = TextDeltaEvent(choice_index=st.index, delta=text)
+                    if out is None:
+                        out = event
+                    else:
+                        out = _listed(out)
+                        out.append(event)
+            # Role, reasoning, refusal and legacy function calls are rare (the role comes
+            # once): one test for all of them keeps the common delta cheap.
+            if (
+                d.role is not None
+                or d.reasoning_content is not None
+                or d.reasoning is not None
+                or d.refusal is not None
+                or d.function_call is not None
+            ):
+                out = self._merge_rare(st, d, emit, out, text)
             if d.tool_calls:
-                self._merge_tool_calls(st, d.tool_calls, events)
-            lp = ch.logprobs
-            if lp is not None:
+                if emit:
+                    if out is None:
+                        out = []
+                    elif type(out) is not list:
+                        out = [out]
+                    self._merge_tool_calls(st, d.tool_calls, out)
+                else:
+                    self._merge_tool_calls(st, d.tool_calls, None)
+            if ch.logprobs is not None:
+                lp = ch.logprobs
                 _merge_logprobs(st, lp)
-                if events is not None and (lp.content or lp.refusal):
-                    events.append(
+                if emit and (lp.content or lp.refusal):
+                    out = _listed(out)
+                    out.append(
                         LogprobsEvent(
                             choice_index=st.index,
                             content=lp.content or None,
@@ -423,15 +445,65 @@ class ChatCompletionAccumulator:
             if ch.finish_reason and st.finish_reason is None:
                 st.finish_reason = ch.finish_reason
                 self._unfinished -= 1
-                if events is not None:
-                    self._close_choice(st, events)
-                    events.append(
+                if emit:
+                    out = _listed(out)
+                    self._close_choice(st, out)
+                    out.append(
                         ChoiceFinishedEvent(choice_index=st.index, finish_reason=ch.finish_reason)
                     )
         if chunk.usage is not None:
             self._usage = chunk.usage
-            if events is not None:
-                events.append(UsageEvent(usage=chunk.usage))
+            if emit:
+                out = _listed(out)
+                out.append(UsageEvent(usage=chunk.usage))
+        return out  # type: ignore[no-any-return]
+
+    def _merge_rare(
+        self, st: _Choice, d: ChoiceDelta, emit: bool, out: Any, text: str | None
+    ) -> Any:
+        """The part of :meth:`_merge` for a delta's rare fields; ``out`` as it returns.
+
+        ``text`` is the delta's content: when it was not empty its event (with ``emit``)
+        is the last of ``out``, and reasoning goes before it (the documented order is
+        reasoning, text, refusal).
+        """
+        if d.role and st.role is None:
+            st.role = d.role
+        reasoning = d.reasoning_content or d.reasoning
+        if reasoning:
+            st.reasoning.append(reasoning)
+            if emit:
+                out = _listed(out)
+                event = ReasoningDeltaEvent(choice_index=st.index, delta=reasoning)
+                if text:
+                    out.insert(len(out) - 1, event)
+                else:
+                    out.append(event)
+        refusal = d.refusal
+        if refusal:
+            st.refusal.append(refusal)
+            if emit:
+                out = _listed(out)
+                out.append(RefusalDeltaEvent(choice_index=st.index, delta=refusal))
+        if d.function_call is not None:
+            self._merge_function_call(st, d.function_call)
+        return out
+
+    def _take_todo(self, chunk: ChatCompletionChunk, emit: bool) -> list[StreamEvent] | None:
+        """What :meth:`_merge` does first while a chunk may still carry metadata it lacks.
+
+        Returns:
+            ``[ChunkEvent]`` when events are emitted with ``chunk_events``, else ``None``.
+        """
+        out: list[StreamEvent] | None = None
+        if emit and self._chunk_events:
+            out = [ChunkEvent(chunk=chunk)]
+        if self._meta_todo:
+            self._take_meta(chunk)
+        if self._extra_todo:
+            self._take_extra(chunk)
+        self._todo = self._meta_todo or self._extra_todo or self._chunk_events
+        return out
 
     def _events_decoder(self) -> Callable[[bytes], ChatCompletionChunk] | None:
         """A decoder of chunks for :meth:`process` that skips what it no longer reads.

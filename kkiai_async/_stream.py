@@ -240,7 +240,7 @@ def _attach(exc: KkiaiError, acc: ChatCompletionAccumulator, request_id: str | N
         exc.request_id = request_id
 
 
-def _ignore(chunk: ChatCompletionChunk, events: list[StreamEvent] | None) -> None:
+def _ignore(chunk: ChatCompletionChunk, emit: bool) -> None:
     """The merge of a stream whose consumer feeds the accumulator itself."""
 
 
@@ -249,7 +249,7 @@ async def _stream_items(
     acc: ChatCompletionAccumulator,
     state: _State,
     request_id: str | None,
-    merge: Callable[[ChatCompletionChunk, list[StreamEvent] | None], None],
+    merge: Callable[[ChatCompletionChunk, bool], StreamEvent | list[StreamEvent] | None],
     events: bool,
 ) -> AsyncGenerator[Any, None]:
     """What a stream hands out: its chunks, or the events they cause.
@@ -269,10 +269,12 @@ async def _stream_items(
     decoder = SSEDecoder()
     feed = decoder.feed_payloads
     decode: Callable[[bytes], ChatCompletionChunk] = _CHUNK_DECODER.decode
-    decode_error = msgspec.MsgspecError
+    # Anything but a plain message event's data bytes makes the decoder raise TypeError.
+    not_a_chunk = (msgspec.MsgspecError, TypeError)
     # Events hand out no chunks: once the accumulator has what it needs from the first
     # ones, the rest are decoded without the fields it no longer reads.
     lean = events
+    chunk: ChatCompletionChunk | None
     body = response.iter_bytes().__aiter__()
     more = True
     done = False
@@ -293,19 +295,13 @@ async def _stream_items(
             else:
                 payloads = feed(data)
             for payload in payloads:
-                # A plain message event comes as its data bytes; anything else (another
-                # event type, "[DONE]", an error object, a keep-alive) fails one of the
-                # tests below and is sorted out by _classify.
-                chunk = None
-                if type(payload) is bytes:
-                    try:
-                        chunk = decode(payload)
-                    except decode_error:
-                        pass
-                    else:
-                        if not chunk.choices and chunk.usage is None:
-                            chunk = None
-                if chunk is None:
+                # A plain message event comes as its data bytes and decodes to a chunk
+                # with choices or usage; anything else (another event type: not bytes,
+                # "[DONE]", an error object, a keep-alive) fails the decode or the test
+                # after it, and is sorted out by _classify. No other test per payload.
+                try:
+                    chunk = decode(payload)  # type: ignore[arg-type]
+                except not_a_chunk:
                     chunk = _classify(payload)
                     if chunk is None:
                         continue
@@ -313,18 +309,28 @@ async def _stream_items(
                         more = False
                         done = reuse = True
                         break
+                else:
+                    if not chunk.choices and chunk.usage is None:
+                        # Decoded, so not "[DONE]".
+                        chunk = _classify(payload)
+                        if chunk is None:
+                            continue
                 if events:
-                    out: list[StreamEvent] = []
-                    merge(chunk, out)
-                    for item in out:
-                        yield item
+                    # None, one event (the common text delta: no list built around it),
+                    # or a list of them.
+                    out = merge(chunk, True)
+                    if type(out) is list:
+                        for item in out:
+                            yield item
+                    elif out is not None:
+                        yield out
                     if lean:
                         leaner = acc._events_decoder()
                         if leaner is not None:
                             decode = leaner
                             lean = False
                 else:
-                    merge(chunk, None)
+                    merge(chunk, False)
                     yield chunk
                 if chunk.error is not None:
                     # An error beside the chunk's choices (OpenRouter): what the chunk
