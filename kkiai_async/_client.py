@@ -122,10 +122,8 @@ def _checked_headers(param: str, headers: object) -> Mapping[str, str]:
 
 
 def _with_retries(policy: RetryPolicy, max_retries: int) -> RetryPolicy:
-    """``policy`` with another retry count (checked), keeping its backoff."""
-    return RetryPolicy(
-        max_retries=max_retries, backoff_base=policy.backoff_base, backoff_cap=policy.backoff_cap
-    )
+    """``policy`` with another retry count (checked), keeping every other setting."""
+    return msgspec.structs.replace(policy, max_retries=max_retries)
 
 
 def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

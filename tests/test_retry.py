@@ -474,3 +474,14 @@ def test_structs_round_trip_through_msgspec() -> None:
     assert t == Timeout(connect=1.0, read=2.0, total=None)
     with pytest.raises(msgspec.ValidationError, match=r"timeout\.read"):
         msgspec.convert({"read": -1}, Timeout)
+
+
+def test_a_per_request_retry_count_keeps_every_other_policy_setting() -> None:
+    """max_retries= on a call (or with_options) changes the count and nothing else:
+    a longer honoured Retry-After set on the policy survives."""
+    from kkiai_async._client import _with_retries
+
+    policy = RetryPolicy(max_retries=2, backoff_base=0.1, backoff_cap=3.0, max_server_delay=300.0)
+    assert _with_retries(policy, 5) == RetryPolicy(
+        max_retries=5, backoff_base=0.1, backoff_cap=3.0, max_server_delay=300.0
+    )
