@@ -115,36 +115,38 @@ def _part_texts(parts: object, kind: str) -> list[str]:
     ]
 
 
-def _read_content_parts(value: object) -> None:
-    """Rewrite, in a decoded chunk, each delta whose ``content`` is a list of parts.
+def _read_content_parts(value: object, key: str = "delta") -> None:
+    """Rewrite, in a decoded chunk or completion, each choice's ``key`` (its ``delta``, or
+    its ``message``) whose ``content`` is a list of parts.
 
-    Mistral streams ``[{"type": "text", "text": ...}]`` and, from its reasoning models,
-    ``[{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}]``: the text
-    parts become ``content``, the thinking text ``reasoning_content`` (after any the
-    delta had), and the list is kept as it came in ``content_parts``, with parts of any
-    other type (see :class:`~kkiai_async.types.ChoiceDelta`).
+    Mistral sends ``[{"type": "text", "text": ...}]`` and, from its reasoning models,
+    ``[{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}]``, streamed or
+    not: the text parts become ``content``, the thinking text ``reasoning_content``
+    (after any it had), and the list is kept as it came in ``content_parts``, with parts
+    of any other type (see :class:`~kkiai_async.types.ChoiceDelta` and
+    :class:`~kkiai_async.types.ChatCompletionMessage`).
     """
     choices = value.get("choices") if isinstance(value, dict) else None
     if not isinstance(choices, list):
         return
     for choice in choices:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if not isinstance(delta, dict) or not isinstance(delta.get("content"), list):
+        holder = choice.get(key) if isinstance(choice, dict) else None
+        if not isinstance(holder, dict) or not isinstance(holder.get("content"), list):
             continue
-        parts = delta["content"]
+        parts = holder["content"]
         text = _part_texts(parts, "text")
         thinking: list[str] = []
         for part in parts:
             if isinstance(part, dict) and part.get("type") == "thinking":
                 inner = part.get("thinking")
                 thinking += [inner] if isinstance(inner, str) else _part_texts(inner, "text")
-        delta["content"] = "".join(text) if text else None
+        holder["content"] = "".join(text) if text else None
         if thinking:
-            before = delta.get("reasoning_content")
-            delta["reasoning_content"] = (before if isinstance(before, str) else "") + "".join(
+            before = holder.get("reasoning_content")
+            holder["reasoning_content"] = (before if isinstance(before, str) else "") + "".join(
                 thinking
             )
-        delta["content_parts"] = parts
+        holder["content_parts"] = parts
 
 
 def _lenient_chunk(raw: bytes, exc: msgspec.ValidationError) -> ChatCompletionChunk:
@@ -714,6 +716,8 @@ def _completion_from_value(
         error.request_id = request_id
         raise error
     if isinstance(value, dict) and value.get("choices") is not None:
+        # Content sent as a list of parts (Mistral) is read as text and reasoning.
+        _read_content_parts(value, "message")
         try:
             completion = msgspec.convert(_drop_nulls(value), ChatCompletion, strict=False)
         except msgspec.ValidationError as err:
@@ -778,6 +782,7 @@ def completion_to_chunks(completion: ChatCompletion) -> list[ChatCompletionChunk
             reasoning_content=message.reasoning_content,
             tool_calls=tool_calls,
             function_call=function_call,
+            content_parts=message.content_parts,
         )
         chunks.append(
             ChatCompletionChunk(

@@ -357,6 +357,12 @@ class ChatCompletionMessage(msgspec.Struct, kw_only=True, gc=False):
     ``reasoning_content`` holds a relayed reasoning model's thinking. Relays that call it
     ``reasoning`` fill that field instead; it is copied into ``reasoning_content`` so that
     callers read one place whatever the relay.
+
+    Mistral may send ``content`` as a list of parts, as it streams them (see
+    :class:`ChoiceDelta`): the message is then read as the API's shape, ``content`` its
+    text parts joined and ``reasoning_content`` its thinking text, and
+    ``content_parts`` keeps the list as it came, with parts of any other type. It is
+    ``None`` when the content was a string, and in a completion assembled from a stream.
     """
 
     role: str = "assistant"
@@ -366,6 +372,7 @@ class ChatCompletionMessage(msgspec.Struct, kw_only=True, gc=False):
     tool_calls: list[ChatCompletionMessageToolCall] | None = None
     function_call: FunctionCall | None = None
     reasoning: str | None = None
+    content_parts: list[Any] | None = None
 
     def __post_init__(self) -> None:
         if self.reasoning_content is None and self.reasoning is not None:

@@ -1082,6 +1082,100 @@ async def test_content_parts_are_kept_on_the_delta(server: Server, client: kk.As
     assert [c.choices[0].delta.content for c in chunks] == ["A", "Hi", None]
 
 
+def _parts_completion(parts: list[Any]) -> dict[str, Any]:
+    whole = completion_json()
+    whole["choices"][0]["message"]["content"] = parts
+    return whole
+
+
+_THINKING = {"type": "thinking", "thinking": [{"type": "text", "text": "Let me"}]}
+_REFERENCE = {"type": "reference", "reference_ids": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("parts", "content", "reasoning"),
+    [
+        pytest.param(
+            [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}],
+            "Hello",
+            None,
+            id="text",
+        ),
+        pytest.param([_THINKING, {"type": "text", "text": "Hi!"}], "Hi!", "Let me", id="thinking"),
+        pytest.param(
+            [{"type": "thinking", "thinking": "Hmm"}, {"type": "text", "text": "Ok"}],
+            "Ok",
+            "Hmm",
+            id="thinking-as-a-string",
+        ),
+        pytest.param([{"type": "text", "text": "See"}, _REFERENCE], "See", None, id="other-part"),
+        pytest.param([_REFERENCE], None, None, id="no-text-part"),
+    ],
+)
+async def test_non_streamed_content_parts(
+    server: Server,
+    client: kk.AsyncClient,
+    parts: list[Any],
+    content: str | None,
+    reasoning: str | None,
+) -> None:
+    """Message content as a list of parts reads as text and reasoning; the parts are kept."""
+    server.queue(Reply(body=msgspec.json.encode(_parts_completion(parts)), headers=JSON_HEADERS))
+    completion = await client.chat.completions.create(model="m", messages=MESSAGES)
+    message = completion.choices[0].message
+    assert (message.content, message.reasoning_content) == (content, reasoning)
+    assert message.content_parts == parts
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage == kk.Usage(prompt_tokens=5, completion_tokens=2, total_tokens=7)
+
+
+async def test_non_streamed_string_content_has_no_parts(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """A completion with string content keeps content_parts None."""
+    server.queue(Reply(body=msgspec.json.encode(completion_json("Hi")), headers=JSON_HEADERS))
+    completion = await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert (completion.choices[0].message.content, completion.choices[0].message.content_parts) == (
+        "Hi",
+        None,
+    )
+
+
+async def test_streamed_request_answered_with_content_parts(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """Content parts in a whole completion sent for a streamed request stream as text, reasoning."""
+    parts = [_THINKING, {"type": "text", "text": "Hi!"}]
+    body = msgspec.json.encode(_parts_completion(parts))
+    server.queue(Reply(body=body, headers=JSON_HEADERS), Reply(body=body, headers=JSON_HEADERS))
+    stream = await _stream(client)
+    chunks = await _collect(stream)
+    assert chunks[0].choices[0].delta.content_parts == parts
+    message = (await stream.final_completion()).choices[0].message
+    assert (message.content, message.reasoning_content) == ("Hi!", "Let me")
+    async with client.chat.completions.stream(model="m", messages=MESSAGES) as events:
+        seen = [e async for e in events]
+    assert [
+        (type(e), e.delta)
+        for e in seen
+        if isinstance(e, kk.TextDeltaEvent | kk.ReasoningDeltaEvent)
+    ] == [
+        (kk.ReasoningDeltaEvent, "Let me"),
+        (kk.TextDeltaEvent, "Hi!"),
+    ]
+
+
+async def test_non_streamed_content_not_text_nor_parts_is_refused(
+    server: Server, client: kk.AsyncClient
+) -> None:
+    """A message content that is neither a string nor a list of parts raises APIProtocolError."""
+    whole = completion_json()
+    whole["choices"][0]["message"]["content"] = {"text": "Hi"}
+    server.queue(Reply(body=msgspec.json.encode(whole), headers=JSON_HEADERS))
+    with pytest.raises(kk.APIProtocolError, match="not a chat completion"):
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+
+
 async def test_error_beside_choices_raises_after_the_chunk(
     server: Server, client: kk.AsyncClient
 ) -> None:
