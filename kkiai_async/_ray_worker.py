@@ -260,7 +260,7 @@ class ChatWorker:
             columns["completion_tokens"].append(usage.completion_tokens if usage else None)
             columns["total_tokens"].append(usage.total_tokens if usage else None)
             if self._lines:
-                columns["line"].append(batch._output_line(result).decode())
+                columns["line"].append(batch.result_line(result).decode())
         schema = LINE_SCHEMA if self._lines else OUTPUT_SCHEMA
         return pa.table({name: columns[name] for name in schema.names}, schema=schema)
 

@@ -71,6 +71,10 @@ __all__ = [
     "BatchResult",
     "BatchRun",
     "BatchStats",
+    "LineWriter",
+    "check_files",
+    "read_requests",
+    "result_line",
     "run",
     "run_file",
 ]
@@ -661,10 +665,29 @@ def _done_ids(path: str) -> set[str]:
     return done
 
 
-def _prepare(
+def check_files(
     input_path: str, output_path: str, errors_path: str | None, resume: bool
 ) -> tuple[int, set[str]]:
-    """Check the input and find what is already done (file I/O, run in a thread)."""
+    """Check a batch input file, and find what an earlier run already answered.
+
+    The first half of :func:`run_file`, public for runners that write the same files
+    (``kkiai_async.ray``): every bad input line is found before anything is sent, and
+    with ``resume`` the custom_ids already in the output (and errors) file are returned
+    so that they are not sent again; without it those files are emptied. File I/O:
+    call it in a thread from async code.
+
+    Args:
+        input_path: The input JSONL (OpenAI Batch format).
+        output_path: The output JSONL.
+        errors_path: A separate errors JSONL, or ``None``.
+        resume: Keep what the output files hold and skip those requests.
+
+    Returns:
+        The number of requests in the input, and the custom_ids to skip.
+
+    Raises:
+        BatchInputError: The input has bad lines.
+    """
     total = _check_input(input_path)
     skip: set[str] = set()
     for path in (output_path, errors_path):
@@ -677,14 +700,18 @@ def _prepare(
     return total, skip
 
 
-def _requests_from(path: str, skip: set[str]) -> Iterable[BatchRequest]:
+def read_requests(
+    path: str, skip: set[str] | frozenset[str] = frozenset()
+) -> Iterable[BatchRequest]:
+    """The requests of a checked input file (see :func:`check_files`), but ``skip``'s."""
     for _, line in _read_lines(path):
         obj = _line_decoder.decode(line)
         if obj["custom_id"] not in skip:
             yield BatchRequest(custom_id=obj["custom_id"], body=obj["body"])
 
 
-def _output_line(result: BatchResult) -> bytes:
+def result_line(result: BatchResult) -> bytes:
+    """A result as one output line of the OpenAI Batch format (newline included)."""
     line_id = f"batch_req_{uuid.uuid4().hex}"
     if result.response is not None:
         record: dict[str, Any] = {
@@ -720,8 +747,12 @@ def _output_line(result: BatchResult) -> bytes:
     return _json_encoder.encode(record) + b"\n"
 
 
-class _LineWriter:
-    """Appends whole lines: one ``write`` call per line on a file opened for appending."""
+class LineWriter:
+    """Appends whole lines: one ``write`` call per line on a file opened for appending.
+
+    One ``write`` per line is what makes output files safe to resume from: a process
+    killed mid-write leaves at most one torn last line, which :func:`check_files` cuts.
+    """
 
     def __init__(self, path: str) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -785,14 +816,14 @@ async def run_file(
     """
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
     errors_file = os.fspath(errors_path) if errors_path is not None else None
-    total, skip = await asyncio.to_thread(_prepare, input_path, output_path, errors_file, resume)
+    total, skip = await asyncio.to_thread(check_files, input_path, output_path, errors_file, resume)
     stats = BatchStats(total=total, skipped=len(skip))
-    out = _LineWriter(output_path)
-    err = _LineWriter(errors_file) if errors_file is not None else out
+    out = LineWriter(output_path)
+    err = LineWriter(errors_file) if errors_file is not None else out
     last_progress = 0.0
     batch = run(
         client,
-        _requests_from(input_path, skip),
+        read_requests(input_path, skip),
         concurrency=concurrency,
         rpm=rpm,
         tpm=tpm,
@@ -803,7 +834,7 @@ async def run_file(
 
     def write(result: BatchResult) -> None:
         nonlocal last_progress
-        (out if result.ok else err).write(_output_line(result))
+        (out if result.ok else err).write(result_line(result))
         if progress is not None and time.monotonic() - last_progress >= progress_interval:
             last_progress = time.monotonic()
             progress(stats)

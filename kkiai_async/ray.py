@@ -29,6 +29,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from . import batch
 from ._exceptions import InvalidParameterError
 
@@ -263,11 +265,11 @@ def run_file(
     _check(workers, concurrency, rpm, tpm)
     input_file, output_file = os.fspath(input_path), os.fspath(output_path)
     errors_file = os.fspath(errors_path) if errors_path is not None else None
-    total, skip = batch._prepare(input_file, output_file, errors_file, resume)
+    total, skip = batch.check_files(input_file, output_file, errors_file, resume)
     stats = batch.BatchStats(total=total, skipped=len(skip))
     rows = [
-        {"custom_id": request.custom_id, "body": batch._json_encoder.encode(request.body).decode()}
-        for request in batch._requests_from(input_file, skip)
+        {"custom_id": request.custom_id, "body": msgspec.json.encode(request.body).decode()}
+        for request in batch.read_requests(input_file, skip)
     ]
     if rows:
         ray = _import_ray()
@@ -313,8 +315,8 @@ def _write(
     progress: Callable[[batch.BatchStats], None] | None,
     progress_interval: float,
 ) -> None:
-    out = batch._LineWriter(output_file)
-    err = batch._LineWriter(errors_file) if errors_file is not None else out
+    out = batch.LineWriter(output_file)
+    err = batch.LineWriter(errors_file) if errors_file is not None else out
     last_progress = 0.0
     try:
         table: Any
