@@ -86,15 +86,13 @@ _BODY_DECODER = msgspec.json.Decoder(_ChunkBody)
 
 
 def _listed(out: Any) -> list[StreamEvent]:
-    """``out`` of :meth:`ChatCompletionAccumulator._merge` as a list to append to.
+    """What :meth:`ChatCompletionAccumulator._merge` returns, as a list to append to.
 
-    ``None`` becomes a new list, a bare event a list holding it, a list stays itself.
+    A list stays itself, a bare event becomes a list holding it, ``()`` a new list.
     """
-    if out is None:
-        return []
     if type(out) is list:
         return out
-    return [out]
+    return [out] if out else []
 
 
 def _joined(pieces: list[str]) -> str:
@@ -357,23 +355,19 @@ class ChatCompletionAccumulator:
         Returns:
             The events, possibly none (a role-only chunk causes nothing).
         """
-        out = self._merge(chunk, True)
-        if out is None:
-            return []
-        if type(out) is list:
-            return out
-        return [out]  # type: ignore[list-item]
+        return _listed(self._merge(chunk, True))
 
     def _merge(
         self, chunk: ChatCompletionChunk, emit: bool
-    ) -> StreamEvent | list[StreamEvent] | None:
+    ) -> TextDeltaEvent | list[StreamEvent] | tuple[()]:
         """Merge one chunk into the assembled state: the only place that does it.
 
         With ``emit`` false (:meth:`add`) no event object is built; with ``emit`` true
         (:meth:`process`, and the event stream's loop, which calls this directly) the
-        events are returned: ``None`` for none, the event itself for one text delta (the
-        commonest chunk), a list otherwise, so that the common chunk builds no list
-        around its one event. The merge is the same either way.
+        events are returned: the :class:`TextDeltaEvent` itself when it is the only one
+        (the commonest chunk), else a list of them, or ``()`` for none, so that the common
+        chunk builds no list around its one event and a caller tells the cases apart by
+        one type test. The merge is the same either way.
 
         This runs once per chunk of every stream, so the common delta (text or tool-call
         fragments of a choice already seen) is kept to the fewest tests: one for
@@ -381,10 +375,10 @@ class ChatCompletionAccumulator:
         all the rare fields of a delta (their work is in :meth:`_merge_rare`).
 
         Returns:
-            The events: ``None``, one event, or a list of them (always ``None`` when not
-            ``emit``).
+            The events: one text delta event, a list of events, or ``()`` (always ``()``
+            when not ``emit``).
         """
-        out: Any = None
+        out: Any = ()
         if self._todo:
             out = self._take_todo(chunk, emit)
         choices = self._choices
@@ -405,11 +399,11 @@ class ChatCompletionAccumulator:
                         )
                     else:
                         event = TextDeltaEvent(choice_index=st.index, delta=text)
-                    if out is None:
-                        out = event
-                    else:
+                    if out:
                         out = _listed(out)
                         out.append(event)
+                    else:
+                        out = event
             # Role, reasoning, refusal and legacy function calls are rare (the role comes
             # once): one test for all of them keeps the common delta cheap.
             if (
@@ -422,10 +416,8 @@ class ChatCompletionAccumulator:
                 out = self._merge_rare(st, d, emit, out, text)
             if d.tool_calls:
                 if emit:
-                    if out is None:
-                        out = []
-                    elif type(out) is not list:
-                        out = [out]
+                    if type(out) is not list:
+                        out = [out] if out else []
                     self._merge_tool_calls(st, d.tool_calls, out)
                 else:
                     self._merge_tool_calls(st, d.tool_calls, None)
@@ -489,13 +481,13 @@ class ChatCompletionAccumulator:
             self._merge_function_call(st, d.function_call)
         return out
 
-    def _take_todo(self, chunk: ChatCompletionChunk, emit: bool) -> list[StreamEvent] | None:
+    def _take_todo(self, chunk: ChatCompletionChunk, emit: bool) -> list[StreamEvent] | tuple[()]:
         """What :meth:`_merge` does first while a chunk may still carry metadata it lacks.
 
         Returns:
-            ``[ChunkEvent]`` when events are emitted with ``chunk_events``, else ``None``.
+            ``[ChunkEvent]`` when events are emitted with ``chunk_events``, else ``()``.
         """
-        out: list[StreamEvent] | None = None
+        out: list[StreamEvent] | tuple[()] = ()
         if emit and self._chunk_events:
             out = [ChunkEvent(chunk=chunk)]
         if self._meta_todo:

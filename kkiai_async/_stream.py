@@ -251,7 +251,7 @@ async def _stream_items(
     acc: ChatCompletionAccumulator,
     state: _State,
     request_id: str | None,
-    merge: Callable[[ChatCompletionChunk, bool], StreamEvent | list[StreamEvent] | None],
+    merge: Callable[[ChatCompletionChunk, bool], Any],
     events: bool,
 ) -> AsyncGenerator[Any, None]:
     """What a stream hands out: its chunks, or the events they cause.
@@ -276,6 +276,7 @@ async def _stream_items(
     # Events hand out no chunks: once the accumulator has what it needs from the first
     # ones, the rest are decoded without the fields it no longer reads.
     lean = events
+    text_delta = TextDeltaEvent
     chunk: ChatCompletionChunk | None
     body = response.iter_bytes().__aiter__()
     more = True
@@ -318,14 +319,14 @@ async def _stream_items(
                         if chunk is None:
                             continue
                 if events:
-                    # None, one event (the common text delta: no list built around it),
-                    # or a list of them.
+                    # The one text delta event of the commonest chunk comes bare (no list
+                    # built around it); anything else as a list, or () for none.
                     out = merge(chunk, True)
-                    if type(out) is list:
+                    if type(out) is text_delta:
+                        yield out
+                    else:
                         for item in out:
                             yield item
-                    elif out is not None:
-                        yield out
                     if lean:
                         leaner = acc._events_decoder()
                         if leaner is not None:

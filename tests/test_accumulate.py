@@ -911,6 +911,46 @@ def test_events_order_within_one_chunk() -> None:
     ]
 
 
+def test_events_reasoning_before_text_of_the_same_delta() -> None:
+    """A delta with reasoning and text gives reasoning first, per choice, in one chunk."""
+    chunk = wire(
+        choice(0, content="a", reasoning_content="r0"),
+        choice(1, content="b", reasoning="r1"),
+        choice(2, content="c"),
+    )
+    assert run_events([chunk], end=False) == [
+        ev("reasoning.delta", choice_index=0, delta="r0"),
+        ev("text.delta", choice_index=0, delta="a", parsed=None),
+        ev("reasoning.delta", choice_index=1, delta="r1"),
+        ev("text.delta", choice_index=1, delta="b", parsed=None),
+        ev("text.delta", choice_index=2, delta="c", parsed=None),
+    ]
+
+
+def test_process_is_a_list_of_what_the_merge_returns() -> None:
+    """process() lists what the merge returns (a bare text event, a list, or ()) alike."""
+    chunks = [
+        wire(choice(role="assistant")),
+        wire(choice(content="a")),
+        wire(choice(content="b"), choice(1, content="c")),
+        tc(frag(index=0, id="c1", name="f", arguments="{}")),
+        finish(),
+        usage_chunk(),
+    ]
+    merged = ChatCompletionAccumulator()
+    listed = ChatCompletionAccumulator()
+    shapes = []
+    for c in chunks:
+        out = merged._merge(c, True)
+        shapes.append("list" if isinstance(out, list) else "bare" if out else "none")
+        as_list = out if isinstance(out, list) else [out] if out else []
+        assert [msgspec.to_builtins(e) for e in as_list] == [
+            msgspec.to_builtins(e) for e in listed.process(c)
+        ]
+    assert shapes == ["none", "bare", "list", "list", "list", "list"]
+    assert merged.final_completion() == listed.final_completion()
+
+
 def test_chunk_events_first_per_chunk() -> None:
     """chunk_events=True puts the chunk itself before the events it causes."""
     acc = ChatCompletionAccumulator(chunk_events=True)
