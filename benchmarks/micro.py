@@ -14,6 +14,11 @@ cost per KB shows whether it stays linear:
   ``ChatCompletionAccumulator.add`` (``create(stream=True)``) or ``process`` (events),
   on a text stream and on a tool call streamed in 4-character fragments; the SDK's
   ``ChatCompletionStreamState`` (its ``stream()`` helper) on the same tool-call stream;
+- ``stream``: bytes -> what a consumer iterates, through the stream's one loop
+  (``_stream_items``: SSE, decode, merge, yield) over a body in 64 KiB reads, driven
+  without an event loop or HTTP: chunks (``create(stream=True)``) and events
+  (``stream()``), for text and for a tool call. It includes what ``accumulate`` does not:
+  the generator's own per-chunk work, and the events' path without ``process``'s list;
 - ``partial_json``: arguments fed in 4-character fragments, shown after each one
   (``feed_value``, what ``process`` does per arguments delta): arguments made of many
   short values, and arguments that are one long string (a file's content), where each
@@ -43,6 +48,7 @@ from benchmarks.scenarios import _arguments, _chunk, _fragments, _tokens
 from kkiai_async import ChatCompletionAccumulator
 from kkiai_async._partial_json import PartialJSONParser
 from kkiai_async._sse import SSEDecoder
+from kkiai_async._stream import ChatCompletionEventStream, ChatCompletionStream
 from kkiai_async.types import ChatCompletionChunk
 
 __all__ = ["main"]
@@ -172,6 +178,60 @@ def _accumulate(method: str) -> Callable[[list[bytes], float], None]:
     return run
 
 
+class _Body:
+    """A response whose body arrives in the given reads, none of which waits."""
+
+    status = 200
+    headers: dict[str, str] = {"content-type": "text/event-stream"}  # noqa: RUF012
+
+    def __init__(self, reads: list[bytes], deadline: float) -> None:
+        self._reads = reads
+        self._taken = 0
+        self._deadline = deadline
+
+    def iter_bytes(self) -> _Body:
+        return self
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        taken = self._taken
+        if taken == len(self._reads):
+            raise StopAsyncIteration
+        _check(self._deadline, taken, every=1)
+        self._taken = taken + 1
+        return self._reads[taken]
+
+    async def aclose(self, *, reuse: bool) -> None:
+        pass
+
+
+def _stream_loop(kind: str) -> Callable[[list[bytes], float], None]:
+    def run(reads: list[bytes], deadline: float) -> None:
+        acc = ChatCompletionAccumulator()
+        body = _Body(reads, deadline)
+        if kind == "events":
+            chunks = ChatCompletionStream(body, acc, accumulate=False)  # type: ignore[arg-type]
+            items: Any = ChatCompletionEventStream(chunks, acc).__aiter__()
+        else:
+            items = ChatCompletionStream(body, acc).__aiter__()  # type: ignore[arg-type]
+        step = items.__anext__
+        # Nothing awaited waits, so each step ends at its first send(): with the item in
+        # StopIteration, or with StopAsyncIteration after the last.
+        try:
+            while True:
+                try:  # noqa: SIM105 - contextlib.suppress would cost more than the step
+                    step().send(None)
+                except StopIteration:
+                    pass
+        except StopAsyncIteration:
+            pass
+        acc.final_completion()
+
+    return run
+
+
 def _sdk_state(payloads: list[bytes], deadline: float) -> None:
     from openai._models import construct_type
     from openai.lib.streaming.chat import ChatCompletionStreamState
@@ -257,6 +317,16 @@ def _cases() -> list[_Case]:
 
         return build
 
+    def stream_reads(kind: str) -> Callable[[int], tuple[Any, int]]:
+        def build(size: int) -> tuple[Any, int]:
+            if kind == "text":
+                body = _content_stream(size)
+                return _reads(body, _READ), len(body)
+            arguments = _arguments(size, 31)
+            return _reads(_tool_stream(arguments), _READ), len(arguments.encode())
+
+        return build
+
     big = sse(lambda body: _reads(body, _READ))
     return [
         _Case("sse", "floor framing, 64 KiB reads", _sse_floor, big),
@@ -277,6 +347,10 @@ def _cases() -> list[_Case]:
             "accumulate", "decode + process, tool call", _accumulate("process"), payloads("tools")
         ),
         _Case("accumulate", "openai SDK stream state, tool call", _sdk_state, payloads("tools")),
+        _Case("stream", "chunks, text", _stream_loop("chunks"), stream_reads("text")),
+        _Case("stream", "events, text", _stream_loop("events"), stream_reads("text")),
+        _Case("stream", "chunks, tool call", _stream_loop("chunks"), stream_reads("tools")),
+        _Case("stream", "events, tool call", _stream_loop("events"), stream_reads("tools")),
         _Case("partial_json", "feed_value, many values", _feed_value, fragments("values")),
         _Case("partial_json", "feed_value, one long string", _feed_value, fragments("string")),
         _Case(
