@@ -379,7 +379,12 @@ class ChatCompletionAccumulator:
             when not ``emit``).
         """
         out: Any = ()
-        if self._todo:
+        # Servers that never send ``system_fingerprint`` or ``service_tier`` leave the
+        # metadata incomplete for good: a chunk without them is ruled out by two tests,
+        # not a call.
+        if self._todo and (
+            self._meta_todo or chunk.system_fingerprint or chunk.service_tier or self._chunk_events
+        ):
             out = self._take_todo(chunk, emit)
         choices = self._choices
         for ch in chunk.choices:
