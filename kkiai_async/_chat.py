@@ -522,19 +522,31 @@ class AsyncCompletions:
         options: _Options,
         fields: Mapping[str, object],
     ) -> ChatCompletionStream:
-        response, _ = await self._client._send(
-            body,
-            stream=True,
-            timeout=options.timeout,
-            max_retries=options.max_retries,
-            extra_headers=options.extra_headers,
-        )
-        return await open_stream(
-            response,
-            accumulator,
-            accumulate=accumulate,
-            max_body_bytes=self._client._max_body_bytes,
-        )
+        telemetry = self._client._telemetry_now()
+        call = None if telemetry is None else telemetry.chat(fields)
+        try:
+            response, _ = await self._client._send(
+                body,
+                stream=True,
+                timeout=options.timeout,
+                max_retries=options.max_retries,
+                extra_headers=options.extra_headers,
+                call=call,
+            )
+            stream = await open_stream(
+                response,
+                accumulator,
+                accumulate=accumulate,
+                max_body_bytes=self._client._max_body_bytes,
+            )
+        except BaseException as exc:
+            if call is not None:
+                call.fail(exc)
+            raise
+        if call is not None:
+            # The stream ends the span, however it stops (see _stream._stream_items).
+            stream._call = call
+        return stream
 
 
 class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]):

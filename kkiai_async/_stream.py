@@ -18,10 +18,11 @@ its loop is ended when the event loop finalizes its generator.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -48,6 +49,9 @@ from .types import (
     StreamEvent,
     TextDeltaEvent,
 )
+
+if TYPE_CHECKING:
+    from ._otel import ChatCall
 
 __all__ = [
     "BytesResponse",
@@ -253,6 +257,7 @@ async def _stream_items(
     request_id: str | None,
     merge: Callable[[ChatCompletionChunk, bool], Any],
     events: bool,
+    call: ChatCall | None,
 ) -> AsyncGenerator[Any, None]:
     """What a stream hands out: its chunks, or the events they cause.
 
@@ -297,6 +302,9 @@ async def _stream_items(
                 payloads: list[bytes | ServerSentEvent] = decoder.flush()  # type: ignore[assignment]
             else:
                 payloads = feed(data)
+            if call is not None and payloads:
+                # Telemetry: per read, never per chunk (a counter, the first's time).
+                call.read(len(payloads))
             for payload in payloads:
                 # A plain message event comes as its data bytes and decodes to a chunk
                 # with choices or usage; anything else (another event type: not bytes,
@@ -361,6 +369,10 @@ async def _stream_items(
         raise
     finally:
         state.closed = True
+        if call is not None:
+            # The span ends with the stream, however it stopped: what propagates is
+            # its error, GeneratorExit (closed early) or CancelledError.
+            call.stream_ended(acc, state.ended, sys.exc_info()[1])
         await response.aclose(reuse=reuse)
     if events:
         for item in acc.end():
@@ -415,6 +427,7 @@ class ChatCompletionStream:
     __slots__ = (
         "__weakref__",
         "_acc",
+        "_call",
         "_gen",
         "_merge",
         "_response",
@@ -458,6 +471,8 @@ class ChatCompletionStream:
         self._merge = acc._merge if accumulate else _ignore
         # Made on first use, as chunks or as events (see _event_source).
         self._gen = None
+        # The request's telemetry (set by the chat resource when it is on).
+        self._call: ChatCall | None = None
         self.response_headers: Mapping[str, str] = headers
         self.request_id = request_id_from(headers)
         self.status_code = response.status
@@ -470,6 +485,7 @@ class ChatCompletionStream:
             self.request_id,
             self._acc._merge if events else self._merge,
             events,
+            self._call,
         )
         self._gen = gen
         return gen
@@ -525,6 +541,9 @@ class ChatCompletionStream:
             # with IncompleteStreamError.
             pass
         finally:
+            if self._call is not None:
+                # A generator closed before it started never ran its finally.
+                self._call.stream_ended(self._acc, self._state.ended, None)
             if not self._state.closed:
                 self._state.closed = True
                 await self._response.aclose(reuse=False)

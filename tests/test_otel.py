@@ -5,6 +5,7 @@ server; nothing recorded without a provider, no content without the opt-in, the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -437,3 +438,179 @@ async def test_a_batch_job_has_a_span_per_request_under_the_job(
     assert len(chats) == 4  # one request was tried twice
     assert all(c.parent is not None and c.parent.span_id in ids for c in chats)
     assert sorted(attrs(s)["kkiai.batch.attempts"] for s in per_request) == [1, 1, 2]
+
+
+# --------------------------------------------------------------------------------------
+# Streams
+# --------------------------------------------------------------------------------------
+
+
+async def test_a_stream_span_stays_open_until_the_stream_ends(
+    client: kk.AsyncClient, recorded: Recorded
+) -> None:
+    """A stream's span ends with the stream, and carries the id, model, finish reasons and
+    usage that arrived; its time to first chunk and time per chunk are recorded."""
+    stream = await client.chat.completions.create(
+        model=MODEL, messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    async with stream:
+        async for _ in stream:
+            assert recorded.spans(f"chat {MODEL}") == []
+    completion = await stream.final_completion()
+    span = recorded.span(f"chat {MODEL}")
+    a = attrs(span)
+    assert completion.usage is not None
+    assert a["gen_ai.response.id"] == completion.id
+    assert a["gen_ai.response.model"] == completion.model
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert a["gen_ai.usage.input_tokens"] == completion.usage.prompt_tokens
+    assert a["gen_ai.usage.output_tokens"] == completion.usage.completion_tokens
+    assert a["kkiai.stream.outcome"] == "ended"
+    assert span.status.status_code is StatusCode.UNSET
+    (first,) = recorded.points("gen_ai.client.operation.time_to_first_chunk")
+    (per_chunk,) = recorded.points("gen_ai.client.operation.time_per_output_chunk")
+    assert first.count == per_chunk.count == 1
+    assert dict(first.attributes)["gen_ai.response.model"] == completion.model
+    assert len(recorded.points("gen_ai.client.operation.duration")) == 1
+
+
+async def test_an_event_stream_has_the_same_span(
+    client: kk.AsyncClient, recorded: Recorded
+) -> None:
+    """stream(): the span ends when the block ends, with the response's attributes."""
+    async with client.chat.completions.stream(model=MODEL, messages=USER) as events:
+        completion = await events.final_completion()
+    a = attrs(recorded.span(f"chat {MODEL}"))
+    assert a["gen_ai.response.id"] == completion.id
+    assert a["kkiai.stream.outcome"] == "ended"
+
+
+async def test_a_stream_closed_early_is_not_an_error(
+    client: kk.AsyncClient, recorded: Recorded
+) -> None:
+    """Leaving the block after the first chunk ends the span, outcome `closed`, no error."""
+    stream = await client.chat.completions.create(
+        model=MODEL, messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    async with stream:
+        async for _ in stream:
+            break
+    span = recorded.span(f"chat {MODEL}")
+    assert attrs(span)["kkiai.stream.outcome"] == "closed"
+    assert "error.type" not in attrs(span)
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_a_stream_closed_before_iteration_ends_its_span(
+    client: kk.AsyncClient, recorded: Recorded
+) -> None:
+    """A stream closed without being iterated still ends its span."""
+    stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
+    await stream.close()
+    assert attrs(recorded.span(f"chat {MODEL}"))["kkiai.stream.outcome"] == "closed"
+
+
+async def test_a_cancelled_stream_has_the_cancellation_as_its_error(
+    client: kk.AsyncClient, fake: FakeServer, recorded: Recorded
+) -> None:
+    """Cancelling the task reading a stream ends its span with error.type CancelledError."""
+    fake.queue(Fault.stall(after_chunks=2))
+    first = asyncio.Event()
+
+    async def read() -> None:
+        stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
+        async with stream:
+            async for _ in stream:
+                first.set()
+
+    task = asyncio.ensure_future(read())
+    await first.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    span = recorded.span(f"chat {MODEL}")
+    assert attrs(span)["kkiai.stream.outcome"] == "cancelled"
+    assert attrs(span)["error.type"] == "CancelledError"
+    assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_stream_that_breaks_has_the_error_and_what_arrived(
+    client: kk.AsyncClient, fake: FakeServer, recorded: Recorded
+) -> None:
+    """A connection cut mid-stream: error.type IncompleteStreamError, the response id kept."""
+    fake.queue(Fault.drop_after(2))
+    stream = await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
+    with pytest.raises(kk.IncompleteStreamError) as caught:
+        async with stream:
+            async for _ in stream:
+                pass
+    span = recorded.span(f"chat {MODEL}")
+    a = attrs(span)
+    assert a["error.type"] == "IncompleteStreamError"
+    assert a["kkiai.stream.outcome"] == "failed"
+    assert caught.value.partial is not None
+    assert a["gen_ai.response.id"] == caught.value.partial.id
+    assert span.status.status_code is StatusCode.ERROR
+    (duration,) = recorded.points("gen_ai.client.operation.duration")
+    assert duration.attributes["error.type"] == "IncompleteStreamError"
+
+
+async def test_a_stream_refused_at_its_status_fails_its_span(
+    client: kk.AsyncClient, fake: FakeServer, recorded: Recorded
+) -> None:
+    """A stream answered 503 (retries exhausted) has its span ended with the error."""
+    fake.queue(Fault.status(503), Fault.status(503), Fault.status(503))
+    with pytest.raises(kk.InternalServerError):
+        await client.chat.completions.create(model=MODEL, messages=USER, stream=True)
+    span = recorded.span(f"chat {MODEL}")
+    assert attrs(span)["error.type"] == "InternalServerError"
+    assert len(span.events) == 2
+
+
+async def test_a_streamed_tool_run_nests_its_requests_and_tools(
+    client: kk.AsyncClient, fake: FakeServer, recorded: Recorded
+) -> None:
+    """stream_tools: the rounds' chat spans and the tool spans are under the run's span."""
+    fake.queue(Reply.tool_call("get_weather", {"city": "Paris"}), Reply.text("Sunny."))
+    async with client.chat.completions.stream_tools(
+        model=MODEL, messages=USER, tools=[get_weather]
+    ) as run:
+        await run.final_completion()
+    parent = recorded.span("invoke_workflow stream_tools")
+    chats = recorded.spans(f"chat {MODEL}")
+    tool = recorded.span("execute_tool get_weather")
+    assert len(chats) == 2
+    for span in (*chats, tool):
+        assert span.parent is not None and span.parent.span_id == parent.context.span_id
+    assert parent.status.status_code is StatusCode.UNSET
+
+
+async def test_a_run_awaited_while_handling_an_error_does_not_take_that_error(
+    client: kk.AsyncClient, fake: FakeServer, recorded: Recorded
+) -> None:
+    """A run that succeeds inside an `except` block of its caller has no error."""
+    fake.queue(Reply.tool_call("get_weather", {"city": "Paris"}), Reply.text("Sunny."))
+    try:
+        raise LookupError("the caller's own")
+    except LookupError:
+        await client.chat.completions.run_tools(model=MODEL, messages=USER, tools=[get_weather])
+    assert recorded.span("invoke_workflow run_tools").status.status_code is StatusCode.UNSET
+
+
+async def test_a_disabled_sdk_records_nothing(
+    fake: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SDK providers made with OTEL_SDK_DISABLED=true hand out no-ops: the client holds none."""
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    tracer_provider = TracerProvider()
+    meter_provider = MeterProvider()
+    async with kk.AsyncClient(
+        api_key=KEY,
+        base_url=fake.base_url,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    ) as client:
+        await client.chat.completions.create(model=MODEL, messages=USER)
+        assert client._telemetry_now() is None
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
