@@ -250,6 +250,10 @@ class ChatCompletionAccumulator:
             :attr:`ToolCallDoneEvent.value` holds the decoded value, and a validation
             failure goes to its ``error`` instead of being raised out of the stream.
         chunk_events: Also emit a :class:`ChunkEvent` first for each processed chunk.
+        content_decoder: With ``parse_content``, what decodes a choice's whole content
+            for :attr:`TextDoneEvent.parsed` (plain JSON by default; the decoder of a
+            ``response_format`` type for structured outputs). A ``ValueError`` it raises
+            leaves ``parsed`` ``None``.
 
     Raises:
         TypeError: An ``arg_types`` value is not a type ``msgspec`` can decode into.
@@ -260,6 +264,7 @@ class ChatCompletionAccumulator:
         "_arg_types",
         "_choices",
         "_chunk_events",
+        "_content_decoder",
         "_created",
         "_extra_todo",
         "_id",
@@ -279,8 +284,10 @@ class ChatCompletionAccumulator:
         parse_content: bool = False,
         arg_types: Mapping[str, type] | None = None,
         chunk_events: bool = False,
+        content_decoder: Callable[[str], Any] | None = None,
     ) -> None:
         self._parse_content = parse_content
+        self._content_decoder: Callable[[str], Any] = content_decoder or _json_decode
         self._chunk_events = chunk_events
         self._arg_types: dict[str, type] = dict(arg_types or {})
         # Decoders are built once, here, so that an unsupported type fails at
@@ -792,8 +799,8 @@ class ChatCompletionAccumulator:
             if self._parse_content:
                 st.content_parser = None
                 try:
-                    parsed = _json_decode(text)
-                except msgspec.DecodeError:
+                    parsed = self._content_decoder(text)
+                except ValueError:  # msgspec's DecodeError, pydantic's ValidationError
                     parsed = None
             events.append(TextDoneEvent(choice_index=ci, text=text, parsed=parsed))
         if st.refusal:

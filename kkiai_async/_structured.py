@@ -46,8 +46,6 @@ from .types import (
     ParsedChoice,
     ParsedFunction,
     ParsedFunctionToolCall,
-    StreamEvent,
-    TextDoneEvent,
 )
 
 __all__ = [
@@ -311,19 +309,13 @@ class TypedAccumulator(ChatCompletionAccumulator):
         arg_types: Mapping[str, type] | None = None,
         chunk_events: bool = False,
     ) -> None:
-        super().__init__(parse_content=True, arg_types=arg_types, chunk_events=chunk_events)
+        super().__init__(
+            parse_content=True,
+            arg_types=arg_types,
+            chunk_events=chunk_events,
+            content_decoder=compiled.decode,
+        )
         self._compiled = compiled
-
-    def _close_choice(self, st: Any, events: list[StreamEvent]) -> None:
-        start = len(events)
-        super()._close_choice(st, events)
-        for event in events[start:]:
-            if isinstance(event, TextDoneEvent) and event.parsed is not None:
-                try:
-                    event.parsed = self._compiled.decode(event.text)
-                except ValueError:
-                    event.parsed = None
-                break
 
     def final_completion(self) -> ParsedChatCompletion[Any]:
         """The assembled completion, each choice's content decoded into the type.
