@@ -13,7 +13,8 @@ mode, the modes interleaved repeat by repeat:
   before telemetry, e.g. ``git archive <commit> kkiai_async | tar -x -C PATH``), no
   provider.
 
-Figures are medians over ``--repeat`` runs; ``on`` also shows the extra CPU per request
+``KKIAI_BENCH_TRANSPORT=httpx`` measures the httpx transport. Figures are medians over
+``--repeat`` runs; ``on`` also shows the extra CPU per request
 over ``off``.
 """
 
@@ -69,8 +70,9 @@ async def _child(mode: str, port: int, concurrent: int) -> dict[str, float]:
             "meter_provider": MeterProvider(metric_readers=[InMemoryMetricReader()]),
         }
     figures: dict[str, float] = {}
+    transport = os.environ.get("KKIAI_BENCH_TRANSPORT") or None
     async with kk.AsyncClient(
-        api_key="bench", base_url=f"http://127.0.0.1:{port}/v1", **options
+        api_key="bench", base_url=f"http://127.0.0.1:{port}/v1", transport=transport, **options
     ) as client:
         await _drain(client, "bench-warmup")
         if mode in ("on", "off", "no-api"):
