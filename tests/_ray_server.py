@@ -8,8 +8,9 @@ Run: ``python tests/_ray_server.py --rates 429=0.05,500=0.02,drop=0.01 [--api-ke
 the attempts and successes per prompt and the arrival times (``time.monotonic()``, one
 clock for the whole machine) of every request; ``POST /reset`` clears them.
 
-Faults are a deterministic plan, as in tests/test_batch.py: the first attempt of a
-prompt whose hash falls in a rate's share fails that way; every later attempt succeeds.
+Faults are a deterministic plan, the one tests/test_batch.py uses too (it imports
+``fault_for`` and ``completion_for`` from here): the first attempt of a prompt whose
+hash falls in a rate's share fails that way; every later attempt succeeds.
 """
 
 from __future__ import annotations

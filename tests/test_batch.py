@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import hashlib
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from _ray_server import completion_for, fault_for
 from _waiting import Changes
 from aiohttp import web
 
@@ -30,36 +30,6 @@ from kkiai_async.testing import FakeServer
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = 1_700_000_000.0  # a fixed "current time" for HTTP-date Retry-After values
-
-
-def completion_for(prompt: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-" + prompt,
-        "object": "chat.completion",
-        "created": 1,
-        "model": "m",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "re: " + prompt},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-    }
-
-
-def fault_for(prompt: str, attempt: int, rates: dict[str, float]) -> str | None:
-    """A deterministic fault plan: which first attempts fail, and how."""
-    if attempt > 1:
-        return None
-    x = int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    edge = 0.0
-    for kind, rate in rates.items():
-        edge += rate
-        if x < edge:
-            return kind
-    return None
 
 
 class BatchServer:
