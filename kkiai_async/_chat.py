@@ -81,9 +81,7 @@ def _prepare(params: Mapping[str, Any], *, stream: bool) -> tuple[dict[str, obje
         extra_headers = fields.pop("extra_headers", None)
         timeout = fields.pop("timeout", USE_CLIENT_DEFAULT)
         max_retries = fields.pop("max_retries", None)
-        # extra_body is part of the body: build_body merges it.
-        if "extra_body" in params:
-            fields["extra_body"] = params["extra_body"]
+        # extra_body stays: it is part of the body, which build_body merges it into.
     if stream:
         fields = {**fields, "stream": True}
     elif "stream" in fields:
