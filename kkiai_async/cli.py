@@ -2,13 +2,17 @@
 
 Why a CLI in a library: the first thing a new user runs is ``kkiai demo``, which needs
 nothing but Python (it starts the embedded server itself); ``kkiai chat`` is the
-quickest way to see a relay's stream live, and ``kkiai batch`` runs a JSONL job with a
-progress bar. Every command turns library errors into one line on stderr and an exit
-status, never a traceback.
+quickest way to see a relay's stream live (or, with ``--json-schema``, to get one JSON
+document for a shell pipeline), and ``kkiai batch`` runs a JSONL job with a progress
+bar. Every command turns library errors into one line on stderr and an exit status,
+never a traceback.
 
 Output adapts to where it goes: on a terminal, tool-call arguments are redrawn in place
 as they grow and the batch progress bar refreshes; piped, the same information comes as
 plain lines that a log or another program can read.
+
+The command is an application of the library: it uses the public API only
+(``import kkiai_async as kk``), so it keeps working however the internals move.
 """
 
 from __future__ import annotations
@@ -24,19 +28,7 @@ from typing import Any, TextIO
 
 import msgspec
 
-from . import batch as batch_module
-from ._client import DEFAULT_BASE_URL, AsyncClient
-from ._exceptions import KkiaiError
-from .tools import call_tool, tool
-from .types import (
-    ChoiceFinishedEvent,
-    ReasoningDeltaEvent,
-    RefusalDeltaEvent,
-    TextDeltaEvent,
-    ToolCallArgumentsDeltaEvent,
-    ToolCallDoneEvent,
-    ToolCallStartedEvent,
-)
+import kkiai_async as kk
 
 __all__ = ["main"]
 
@@ -82,7 +74,7 @@ def _call_text(name: str, arguments: str) -> str:
 
 
 async def _stream_turn(
-    client: AsyncClient,
+    client: kk.AsyncClient,
     console: _Console,
     *,
     as_json: bool,
@@ -105,27 +97,27 @@ async def _stream_turn(
                 continue
             match event:
                 case (
-                    ReasoningDeltaEvent(delta=delta)
-                    | TextDeltaEvent(delta=delta)
-                    | RefusalDeltaEvent(delta=delta)
+                    kk.ReasoningDeltaEvent(delta=delta)
+                    | kk.TextDeltaEvent(delta=delta)
+                    | kk.RefusalDeltaEvent(delta=delta)
                 ):
                     console.text(pending_prefix + delta)
                     pending_prefix = ""
-                case ToolCallStartedEvent(index=index, name=name):
+                case kk.ToolCallStartedEvent(index=index, name=name):
                     console.end_line()
                     growing[index] = []
                     console.redraw(_call_text(name, ""))
-                case ToolCallArgumentsDeltaEvent(index=index, name=name, delta=delta):
+                case kk.ToolCallArgumentsDeltaEvent(index=index, name=name, delta=delta):
                     pieces = growing.setdefault(index, [])
                     pieces.append(delta)
                     console.redraw(_call_text(name, "".join(pieces)))
-                case ToolCallDoneEvent(name=name, arguments=arguments):
+                case kk.ToolCallDoneEvent(name=name, arguments=arguments):
                     if console.live:
                         console.redraw(_call_text(name, arguments))
                         console.end_line()
                     else:
                         console.line(_call_text(name, arguments))
-                case ChoiceFinishedEvent():
+                case kk.ChoiceFinishedEvent():
                     console.end_line()
                 case _:
                     pass
@@ -137,10 +129,16 @@ async def _stream_turn(
 # --------------------------------------------------------------------------------------
 
 
-def _url_and_key(base_url: str | None) -> tuple[str, str | None]:
-    url = base_url or os.environ.get("KKIAI_BASE_URL") or DEFAULT_BASE_URL
+def _url_and_key(base_url: str | None) -> tuple[str | None, str | None]:
+    """The server and key to use; a URL of ``None`` is the library's default, the service.
+
+    Without a key, the kkiai service can only answer 401: say so before sending. Only
+    the case where no server was named is caught (the library's default URL is not
+    part of its public API, and a user who types the service's URL has chosen it).
+    """
+    url = base_url or os.environ.get("KKIAI_BASE_URL") or None
     key = os.environ.get("KKIAI_API_KEY") or None
-    if key is None and url.rstrip("/") == DEFAULT_BASE_URL.rstrip("/"):
+    if key is None and url is None:
         raise _Usage(
             "no API key: set KKIAI_API_KEY to use the kkiai service "
             "(or point --base-url / KKIAI_BASE_URL at a local server, e.g. `kkiai serve`)"
@@ -148,9 +146,9 @@ def _url_and_key(base_url: str | None) -> tuple[str, str | None]:
     return url, key
 
 
-def _client_from_env(base_url: str | None) -> AsyncClient:
+def _client_from_env(base_url: str | None) -> kk.AsyncClient:
     url, key = _url_and_key(base_url)
-    return AsyncClient(api_key=key, base_url=url)
+    return kk.AsyncClient(api_key=key, base_url=url)
 
 
 async def _chat(args: argparse.Namespace) -> int:
@@ -170,7 +168,7 @@ async def _chat(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 
 
-@tool
+@kk.tool
 def get_delivery_date(order_id: str) -> dict[str, str]:
     """Get the delivery date for a customer's order.
 
@@ -197,11 +195,11 @@ async def _demo(args: argparse.Namespace) -> int:
     then calling ``get_delivery_date``); the tool runs here, and the last turn is the
     server's own default behaviour, which answers from the tool's result.
     """
-    from .testing import FakeServer, Reply
+    from kkiai_async.testing import FakeServer, Reply
 
     console = _Console(sys.stdout)
     delay = 0.0 if args.fast else 0.02
-    async with FakeServer() as server, AsyncClient(base_url=server.base_url) as client:
+    async with FakeServer() as server, kk.AsyncClient(base_url=server.base_url) as client:
         console.line(f"[embedded server at {server.base_url}; no key, no network]")
         server.queue(
             Reply.text(
@@ -235,7 +233,7 @@ async def _demo(args: argparse.Namespace) -> int:
                 if not message.tool_calls:
                     break
                 for call in message.tool_calls:
-                    result = await call_tool([get_delivery_date], call)
+                    result = await kk.call_tool([get_delivery_date], call)
                     console.line(f"tool {call.function.name} → {result.content}")
                     messages.append(result)
         console.line(f"\n[{len(server.requests)} requests streamed; demo complete]")
@@ -248,7 +246,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .testing import run_forever
+    from kkiai_async.testing import run_forever
 
     run_forever(args.host, args.port, api_key=args.api_key, rpm=args.rpm, tpm=args.tpm)
     return 0
@@ -271,7 +269,7 @@ def _duration(seconds: float | None) -> str:
     )
 
 
-def _progress_text(stats: batch_module.BatchStats) -> str:
+def _progress_text(stats: kk.batch.BatchStats) -> str:
     finished = stats.skipped + stats.done + stats.failed
     total = stats.total or 0
     return (
@@ -284,7 +282,7 @@ def _progress_text(stats: batch_module.BatchStats) -> str:
 def _progress_printer(out: TextIO) -> Any:
     live = out.isatty()
 
-    def show(stats: batch_module.BatchStats) -> None:
+    def show(stats: kk.batch.BatchStats) -> None:
         text = _progress_text(stats)
         if live:
             total = stats.total or 1
@@ -302,7 +300,7 @@ def _progress_printer(out: TextIO) -> Any:
 async def _batch(args: argparse.Namespace) -> int:
     progress = _progress_printer(sys.stderr)
     async with _client_from_env(args.base_url) as client:
-        stats = await batch_module.run_file(
+        stats = await kk.batch.run_file(
             client,
             args.input,
             args.output,
@@ -317,7 +315,7 @@ async def _batch(args: argparse.Namespace) -> int:
     return _batch_summary(stats)
 
 
-def _batch_summary(stats: batch_module.BatchStats) -> int:
+def _batch_summary(stats: kk.batch.BatchStats) -> int:
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     sys.stderr.write(
@@ -335,7 +333,7 @@ def _batch_on_ray(args: argparse.Namespace) -> int:
     The key is read from ``KKIAI_API_KEY`` here and handed to the workers as an object
     reference (see :mod:`kkiai_async.ray`), never on a command line or in a task.
     """
-    from . import ray as kk_ray
+    from kkiai_async import ray as kk_ray
 
     base_url, key = _url_and_key(args.base_url)
     try:
@@ -431,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Usage as exc:
         print(f"kkiai: {exc}", file=sys.stderr)
         return 2
-    except KkiaiError as exc:
+    except kk.KkiaiError as exc:
         print(f"kkiai: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
