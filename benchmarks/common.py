@@ -40,11 +40,16 @@ class Output(msgspec.Struct, frozen=True):
 
 
 class Request(msgspec.Struct, frozen=True):
-    """One request as every client sends it: the model names the server's payload."""
+    """One request as every client sends it: the model names the server's payload.
+
+    ``structured``: the answer is a ``Report`` (``clients/_report.py``), asked for with
+    the client's own way of giving a type as ``response_format``.
+    """
 
     model: str
     stream: bool
     tools: tuple[dict[str, Any], ...] = ()
+    structured: bool = False
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -100,6 +105,18 @@ class BenchClient(Protocol):
 
     def progress(self) -> int | None:
         """UTF-8 bytes assembled so far by a stream that was cancelled, if the client knows."""
+        ...
+
+    async def structured(self, request: Request) -> tuple[Any, str]:
+        """Stream a typed answer (``request.structured``) to its end, showing its progress.
+
+        Returns the answer as the client's type (a ``Report`` struct or model) and the
+        finish reason. Only the clients of ``structured_scale`` implement it.
+        """
+        ...
+
+    def to_builtins(self, answer: Any) -> Any:
+        """What :meth:`structured` returned, as JSON values (not measured)."""
         ...
 
 

@@ -32,8 +32,23 @@ from typing import Any
 import msgspec
 
 from benchmarks.clients import load
-from benchmarks.common import BenchClient, Output, current_rss_kb, no_hook, peak_rss_kb
-from benchmarks.scenarios import PRESETS, WARMUP_JSON, WARMUP_STREAM, Preset, requests
+from benchmarks.common import (
+    BenchClient,
+    Output,
+    Request,
+    current_rss_kb,
+    no_hook,
+    peak_rss_kb,
+)
+from benchmarks.scenarios import (
+    PRESETS,
+    WARMUP_JSON,
+    WARMUP_STREAM,
+    WARMUP_STRUCTURED,
+    Preset,
+    canonical,
+    requests,
+)
 
 __all__ = ["EXIT_UNAVAILABLE", "Measurement", "main"]
 
@@ -41,7 +56,8 @@ EXIT_UNAVAILABLE = 3
 
 
 class Measurement(msgspec.Struct, kw_only=True):
-    """One measured part of a run (a ``tools_scale`` run has one per size).
+    """One measured part of a run (a ``tools_scale`` or ``structured_scale`` run has one
+    per size).
 
     ``status`` is ``ok``, ``timeout`` (stopped after the budget; ``progress_bytes`` says
     how far it got), ``skipped`` (a smaller size already timed out) or ``mismatch``
@@ -69,7 +85,8 @@ class _Run:
         self.preset = preset
         self.scenario = scenario
         self.requests = requests(scenario, preset)
-        # tools_scale: sizes from this one on are skipped once one timed out.
+        # tools_scale, structured_scale: sizes from this one on are skipped once one
+        # timed out.
         self.scale_stop: int | None = None
 
 
@@ -103,6 +120,30 @@ async def _single(run: _Run) -> list[Measurement]:
 
 
 async def _scale(run: _Run) -> list[Measurement]:
+    return await _growing(run, run.client.stream, run.preset.scale_budget_s)
+
+
+async def _structured_scale(run: _Run) -> list[Measurement]:
+    client = run.client
+
+    async def answer(request: Request) -> Callable[[], Output]:
+        value, finish_reason = await client.structured(request)
+        # Converting the answer for the comparison is no part of what is measured.
+        return lambda: Output(canonical(client.to_builtins(value)), (), finish_reason)
+
+    return await _growing(run, answer, run.preset.structured_budget_s)
+
+
+async def _growing(
+    run: _Run,
+    call: Callable[[Request], Awaitable[Output | Callable[[], Output]]],
+    budget_s: float,
+) -> list[Measurement]:
+    """One stream per size, smallest first; each stopped after ``budget_s``.
+
+    ``call`` returns the output, or a function that makes it, called after the clock
+    stopped.
+    """
     results: list[Measurement] = []
     for index, request in enumerate(run.requests):
         if run.scale_stop is not None and index >= run.scale_stop:
@@ -112,7 +153,7 @@ async def _scale(run: _Run) -> list[Measurement]:
         cpu = time.process_time()
         wall = time.perf_counter()
         try:
-            output = await asyncio.wait_for(run.client.stream(request), run.preset.scale_budget_s)
+            result = await asyncio.wait_for(call(request), budget_s)
         except asyncio.TimeoutError:
             results.append(
                 Measurement(
@@ -126,14 +167,10 @@ async def _scale(run: _Run) -> list[Measurement]:
             # Sizes grow: a client that could not finish this one will not finish the next.
             run.scale_stop = index
             continue
-        results.append(
-            Measurement(
-                model=request.model,
-                cpu_s=time.process_time() - cpu,
-                wall_s=time.perf_counter() - wall,
-                output=output,
-            )
-        )
+        cpu_s = time.process_time() - cpu
+        wall_s = time.perf_counter() - wall
+        output = result if isinstance(result, Output) else result()
+        results.append(Measurement(model=request.model, cpu_s=cpu_s, wall_s=wall_s, output=output))
     return results
 
 
@@ -214,6 +251,7 @@ _SCENARIOS: dict[str, Callable[[_Run], Awaitable[list[Measurement]]]] = {
     "content_20k": _single,
     "tools_60k": _single,
     "tools_scale": _scale,
+    "structured_scale": _structured_scale,
     "concurrent_1000": _concurrent,
     "nonstream_2000": _nonstream,
     "ttft": _ttft,
@@ -237,6 +275,10 @@ async def _serve(
         await client.stream(WARMUP_STREAM)
         if "nonstream_2000" in scenarios:
             await client.complete(WARMUP_JSON)
+        if "structured_scale" in scenarios:
+            # The first typed answer builds the type's schema and decoder and imports
+            # the parsing code: a cost of the first request, not of a KB.
+            await client.structured(WARMUP_STRUCTURED)
     except Exception:
         _emit({"error": traceback.format_exc()})
         return 1

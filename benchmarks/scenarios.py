@@ -9,13 +9,15 @@ chunk per token (content) or per 4-character fragment of tool-call arguments, a 
 chunk with ``finish_reason`` and then ``data: [DONE]``. Content mixes ASCII words with
 non-ASCII text, quotes, backslashes and newlines so that JSON escapes and UTF-8 are on
 the measured path; tool-call arguments are nested JSON documents cut every 4 characters
-(inside strings, escapes and numbers, as real models cut them).
+(inside strings, escapes and numbers, as real models cut them). A structured answer is a
+JSON document of the ``Report`` type (``clients/_report.py``) streamed as content in
+16-character fragments, cut the same way.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -25,14 +27,18 @@ from benchmarks.common import Output, Request
 __all__ = [
     "PRESETS",
     "SCENARIOS",
+    "STRUCTURED_FRAGMENT",
     "WARMUP_JSON",
     "WARMUP_STREAM",
+    "WARMUP_STRUCTURED",
     "Payload",
     "Preset",
     "Scenario",
     "build_payloads",
+    "canonical",
     "requests",
     "scale_model",
+    "structured_model",
 ]
 
 _CREATED = 1_730_000_000
@@ -50,8 +56,9 @@ class Preset:
     ``time_cap_s`` (it always runs at least once; the tables say how many runs count),
     the concurrent streams carry 50 chunks instead of 200 (1,000 x 200 chunks is a
     minute per run of the SDK), the SDK's stream helper sits out ``concurrent_1000``
-    (its rows elsewhere show its per-chunk cost), and a ``tools_scale`` stream is
-    stopped after 10 s instead of 60 s.
+    (its rows elsewhere show its per-chunk cost), a ``tools_scale`` stream is stopped
+    after 10 s instead of 60 s and a ``structured_scale`` stream after 60 s instead of
+    300 s (the SDK's helper needs far longer than that for 1 MB).
     """
 
     name: str
@@ -68,6 +75,7 @@ class Preset:
     import_runs: int
     scale_budget_s: float  # a tools_scale stream slower than this is stopped
     time_cap_s: float  # a client's repeats in a scenario stop after this much wall time
+    structured_budget_s: float  # a structured_scale stream slower than this is stopped
     skip: frozenset[tuple[str, str]] = frozenset()  # (scenario, client) not run
     # One runner process per client for all scenarios instead of one per scenario: saves
     # the start-ups (``import openai`` is a second of CPU) at the price of a peak RSS
@@ -91,6 +99,7 @@ PRESETS: dict[str, Preset] = {
         import_runs=9,
         scale_budget_s=60.0,
         time_cap_s=float("inf"),
+        structured_budget_s=300.0,
     ),
     "default": Preset(
         name="default",
@@ -107,6 +116,7 @@ PRESETS: dict[str, Preset] = {
         import_runs=7,
         scale_budget_s=10.0,
         time_cap_s=15.0,
+        structured_budget_s=60.0,
         skip=frozenset({("concurrent_1000", "openai-helper")}),
     ),
     "quick": Preset(
@@ -124,6 +134,7 @@ PRESETS: dict[str, Preset] = {
         import_runs=3,
         scale_budget_s=2.0,
         time_cap_s=1.5,
+        structured_budget_s=2.0,
         shared_processes=True,
     ),
 }
@@ -173,6 +184,22 @@ SCENARIOS: dict[str, Scenario] = {
             "One tool call whose arguments are {scale_sizes} in 4-character fragments;"
             " time per KB at each size (flat = linear). A stream that takes longer than"
             " {scale_budget_s:g} s is stopped and its figure is a lower bound.",
+        ),
+        Scenario(
+            "structured_scale",
+            "Structured outputs",
+            ("kkiai-events", "openai-helper", "floor"),
+            "One structured answer of {scale_sizes} of JSON (a report: a list of records with"
+            " strings holding escapes and non-ASCII text, numbers, booleans, nested objects,"
+            " lists of lists and nulls), streamed as content in {structured_fragment}-character"
+            " fragments. `response_format` is the type: a `msgspec.Struct` for `kkiai_async`,"
+            " the equivalent pydantic model for the SDK. The `stream()` clients show live"
+            " progress (the number of records parsed so far, read from each delta's"
+            " `parsed`), and every client ends with the typed answer, which must equal the"
+            " document sent. CPU time per KB of the answer at each size (flat = linear). A"
+            " stream that takes longer than {structured_budget_s:g} s is stopped and its"
+            " figure is a lower bound. Only this scenario:"
+            " `python -m benchmarks --scenario structured_scale`.",
         ),
         Scenario(
             "concurrent_1000",
@@ -229,6 +256,7 @@ class Payload:
     output: Output
     barrier: int = 0
     arguments_bytes: int = 0
+    answer_bytes: int = 0  # a structured answer's content, UTF-8
 
     @property
     def model(self) -> str:
@@ -279,6 +307,81 @@ def _arguments(size_bytes: int, seed: int) -> str:
 
 def _fragments(text: str, size: int = 4) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+STRUCTURED_FRAGMENT = 16  # characters of a structured answer per content delta
+_TAGS = ("alpha", "β-test", "ops", "on-call", "日本", "x/y", "legacy", "q\\3")
+_SENSORS = ("temp", "pressure", "humidité", "流量", 'volt "main"')
+_UNITS = ("°C", "kPa", "µs", "m/s²", "%")
+
+
+def _phrase(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(low, high))).strip()
+
+
+def _report(size_bytes: int, seed: int) -> str:
+    """A ``Report`` (``clients/_report.py``) of about ``size_bytes`` bytes of compact JSON.
+
+    The records mix what structured answers hold: strings with quotes, backslashes,
+    tabs, newlines and non-ASCII text (``_WORDS``), integers, floats (some negative),
+    booleans, nullable fields, nested objects and a list of lists.
+    """
+    rng = random.Random(seed)
+    records: list[dict[str, Any]] = []
+    total = 300  # the report's own fields
+    while total < size_bytes:
+        index = len(records)
+        record = {
+            "id": index,
+            "title": _phrase(rng, 2, 6),
+            "summary": _phrase(rng, 8, 24),
+            "score": round(rng.uniform(-50, 150), 3),
+            "active": rng.random() < 0.6,
+            "tags": [rng.choice(_TAGS) for _ in range(rng.randint(0, 4))],
+            "parent": rng.randrange(index) if index and rng.random() < 0.3 else None,
+            "note": _phrase(rng, 3, 10) if rng.random() < 0.4 else None,
+            "readings": [
+                {
+                    "sensor": rng.choice(_SENSORS),
+                    "value": round(rng.gauss(20, 15), 4),
+                    "unit": rng.choice(_UNITS),
+                    "ok": rng.random() < 0.9,
+                }
+                for _ in range(rng.randint(0, 3))
+            ],
+            "grid": [
+                [rng.randint(-999, 9999) for _ in range(rng.randint(1, 4))]
+                for _ in range(rng.randint(0, 3))
+            ],
+        }
+        records.append(record)
+        total += len(_encoder.encode(record)) + 1
+    active = sum(1 for record in records if record["active"])
+    report = {
+        "title": "Quarterly “benchmark” report — Zürich \\ 東京",
+        "author": "kkiai-bench",
+        "version": 3,
+        "draft": False,
+        "records": records,
+        "summary": {
+            "count": len(records),
+            "active": active,
+            "mean_score": round(sum(r["score"] for r in records) / max(len(records), 1), 6),
+        },
+    }
+    return _encoder.encode(report).decode()
+
+
+_canonical_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def canonical(value: Any) -> str:
+    """A JSON value's canonical text: sorted keys, msgspec's number formatting.
+
+    What a typed answer is compared as: the client's value converted to JSON values
+    (``to_builtins``) and encoded here must equal the document sent, encoded here.
+    """
+    return _canonical_encoder.encode(value).decode()
 
 
 # --------------------------------------------------------------------------------------
@@ -342,6 +445,14 @@ def scale_model(kb: int) -> str:
     return f"bench-scale-{kb}k"
 
 
+def structured_model(kb: int) -> str:
+    """The model name of the structured_scale payload with a ``kb`` KiB answer."""
+    return f"bench-structured-{kb}k"
+
+
+WARMUP_STRUCTURED = Request(model="bench-warmup-structured", stream=True, structured=True)
+
+
 def requests(scenario: str, preset: Preset) -> list[Request]:
     """The requests a runner makes for ``scenario``, without building any payload.
 
@@ -354,6 +465,11 @@ def requests(scenario: str, preset: Preset) -> list[Request]:
         return [_tools_request("bench-tools", _TOOLS_60K_NAMES)]
     if scenario == "tools_scale":
         return [_tools_request(scale_model(kb), [_SCALE_TOOL]) for kb in preset.scale_kb]
+    if scenario == "structured_scale":
+        return [
+            Request(model=structured_model(kb), stream=True, structured=True)
+            for kb in preset.scale_kb
+        ]
     if scenario == "concurrent_1000":
         return [Request(model="bench-concurrent", stream=True)]
     if scenario == "nonstream_2000":
@@ -412,6 +528,20 @@ def _tools_payload(model: str, calls: list[tuple[str, str]], content: list[str])
             content="".join(content), tool_calls=tuple(expected), finish_reason="tool_calls"
         ),
         arguments_bytes=sum(len(arguments.encode()) for _, arguments in calls),
+    )
+
+
+def _structured_payload(model: str, size_bytes: int, seed: int) -> Payload:
+    """A structured answer streamed as content; the expected output is its canonical text."""
+    text = _report(size_bytes, seed)
+    payload = _content_payload(model, _fragments(text, STRUCTURED_FRAGMENT))
+    return replace(
+        payload,
+        request=Request(model=model, stream=True, structured=True),
+        output=Output(
+            content=canonical(msgspec.json.decode(text)), tool_calls=(), finish_reason="stop"
+        ),
+        answer_bytes=len(text.encode()),
     )
 
 
@@ -501,6 +631,11 @@ def build_payloads(preset: Preset, only: set[str] | None = None) -> dict[str, Pa
         payloads += [
             _tools_payload(scale_model(kb), [(_SCALE_TOOL, _arguments(kb * 1024, seed=21))], [])
             for kb in preset.scale_kb
+        ]
+    if wanted("structured_scale"):
+        payloads.append(_structured_payload(WARMUP_STRUCTURED.model, 2048, seed=97))
+        payloads += [
+            _structured_payload(structured_model(kb), kb * 1024, seed=31) for kb in preset.scale_kb
         ]
     if wanted("concurrent_1000"):
         payloads.append(

@@ -33,7 +33,14 @@ import msgspec
 from benchmarks.clients import CLIENTS, FLOOR, SDK
 from benchmarks.common import Output
 from benchmarks.runner import EXIT_UNAVAILABLE, Measurement
-from benchmarks.scenarios import PRESETS, SCENARIOS, Payload, Preset, build_payloads
+from benchmarks.scenarios import (
+    PRESETS,
+    SCENARIOS,
+    STRUCTURED_FRAGMENT,
+    Payload,
+    Preset,
+    build_payloads,
+)
 
 __all__ = ["ClientResult", "ScenarioResult", "SuiteResult", "main"]
 
@@ -90,13 +97,17 @@ class SuiteResult:
 
 # The client the "vs SDK" column compares with: the SDK's default, or its stream helper
 # where only the helper takes part.
-SDK_REFERENCE = {"tools_scale": "openai-helper"}
+SDK_REFERENCE = {"tools_scale": "openai-helper", "structured_scale": "openai-helper"}
+
+# The scenarios of one stream per size, reported in µs per KB at each size.
+SCALE_SCENARIOS = ("tools_scale", "structured_scale")
 
 # The figure whose ratios the tables show.
 PRIMARY: dict[str, str] = {
     "content_20k": "cpu_us_per_chunk",
     "tools_60k": "cpu_us_per_chunk",
     "tools_scale": "us_per_kb_<largest size both finished>",
+    "structured_scale": "us_per_kb_<largest size both finished>",
     "concurrent_1000": "cpu_us_per_chunk",
     "nonstream_2000": "cpu_us_per_request",
     "ttft": "ttft_us",
@@ -113,20 +124,24 @@ def _metrics(
 ) -> dict[str, float]:
     """The figures of one run.
 
-    A ``tools_scale`` stream stopped at the time budget gives ``min_us_per_kb_<kb>``
-    instead of ``us_per_kb_<kb>``: its cost over the part it got through, which is a lower
-    bound of the whole when the cost per KB grows.
+    A ``tools_scale`` or ``structured_scale`` stream stopped at the time budget gives
+    ``min_us_per_kb_<kb>`` instead of ``us_per_kb_<kb>``: its cost over the part it got
+    through, which is a lower bound of the whole when the cost per KB grows. Also
+    ``stopped_s_<kb>``, the CPU seconds it had spent when stopped.
     """
     values: dict[str, float] = {}
-    if scenario == "tools_scale":
+    if scenario in SCALE_SCENARIOS:
         for kb, m in zip(preset.scale_kb, measurements, strict=True):
             payload = payloads[m.model]
+            size = payload.arguments_bytes or payload.answer_bytes
             if m.status == "ok":
-                values[f"us_per_kb_{kb}"] = m.cpu_s * 1e6 / _kb(payload.arguments_bytes)
+                values[f"us_per_kb_{kb}"] = m.cpu_s * 1e6 / _kb(size)
                 values[f"wall_ms_{kb}"] = m.wall_s * 1e3
             elif m.status == "timeout" and m.progress_bytes:
                 values[f"min_us_per_kb_{kb}"] = m.cpu_s * 1e6 / _kb(m.progress_bytes)
                 values[f"progress_kb_{kb}"] = _kb(m.progress_bytes)
+                values[f"size_kb_{kb}"] = _kb(size)
+                values[f"stopped_s_{kb}"] = m.cpu_s
         return values
     (m,) = measurements
     payload = payloads[m.model]
@@ -410,10 +425,14 @@ async def _one_run(name: str, process: _Process, state: _Runs, index: int, repea
     _log(f"[{name} {index + 1}/{repeat}] {state.client}: {cpu:.3f} s CPU, {wall:.3f} s wall")
 
 
-# Where a client's usual label would mislead (no stream in nonstream_2000).
+# Where a client's usual label would mislead (no stream in nonstream_2000) or say too
+# little (structured_scale's type as response_format).
 _LABELS = {
     ("nonstream_2000", "kkiai-chunks"): "kkiai_async create()",
     ("nonstream_2000", "kkiai-httpx"): "kkiai_async create(), httpx transport",
+    ("structured_scale", "kkiai-events"): "kkiai_async stream(response_format=T) events",
+    ("structured_scale", "openai-helper"): "openai SDK stream(response_format=T) helper",
+    ("structured_scale", "floor"): "floor: aiohttp + msgspec, one decode into T at the end",
 }
 
 
@@ -471,7 +490,8 @@ def _paired_ratio(
 ) -> float | None:
     """The median over the repeats both ran of the ratio of the primary figures.
 
-    tools_scale compares at the largest size both finished in that repeat.
+    tools_scale and structured_scale compare at the largest size both finished in that
+    repeat.
     """
     ratios: list[float] = []
     for index, values in mine.items():
@@ -479,7 +499,7 @@ def _paired_ratio(
         if other is None:
             continue
         keys = [PRIMARY[name]]
-        if name == "tools_scale":
+        if name in SCALE_SCENARIOS:
             keys = [f"us_per_kb_{kb}" for kb in reversed(preset.scale_kb)]
         for key in keys:
             if key in values and other.get(key):
@@ -636,7 +656,7 @@ def versions() -> dict[str, str]:
 def describe(name: str, preset: Preset) -> str:
     """The scenario's description with this preset's sizes."""
     sizes = ", ".join(f"{kb} KB" if kb < 1024 else f"{kb / 1024:g} MB" for kb in preset.scale_kb)
-    fields = {**preset.__dict__, "scale_sizes": sizes}
+    fields = {**preset.__dict__, "scale_sizes": sizes, "structured_fragment": STRUCTURED_FRAGMENT}
     return SCENARIOS[name].description.format(**fields)
 
 

@@ -5,6 +5,9 @@ blank line with a carry buffer for the incomplete last one, the ``data: `` prefi
 sliced off, each payload is decoded by one ``msgspec`` decoder into minimal structs, and
 content pieces and tool-call argument fragments are appended to lists joined at the end.
 
+A structured answer (``structured()``) is the content assembled so, then decoded once by
+a ``msgspec`` decoder of the ``Report`` struct: nothing is shown while it streams.
+
 It is only correct for the benchmark's own server (one ``data:`` line per event, LF line
 ends, one choice): everything a real client must also handle is what the other clients'
 distance to the floor pays for.
@@ -15,10 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 import msgspec
 
+from benchmarks.clients import _report
 from benchmarks.clients._wire import Chunk, Completion
 from benchmarks.common import Output, Request, no_hook
 
@@ -27,6 +32,7 @@ __all__ = ["Floor"]
 _encode = msgspec.json.Encoder().encode
 _decode_chunk = msgspec.json.Decoder(Chunk).decode
 _decode_completion = msgspec.json.Decoder(Completion).decode
+_decode_report = msgspec.json.Decoder(_report.Report).decode
 
 
 class Floor:
@@ -64,6 +70,13 @@ class Floor:
     def progress(self) -> int | None:
         return None
 
+    async def structured(self, request: Request) -> tuple[Any, str]:
+        _, output = await self._stream(request)
+        return _decode_report(output.content), output.finish_reason
+
+    def to_builtins(self, answer: Any) -> Any:
+        return _report.to_builtins(answer)
+
     async def _stream(self, request: Request) -> tuple[float, Output]:
         assert self._session is not None
         first_at = 0.0
@@ -72,8 +85,11 @@ class Floor:
         ids: dict[int, str] = {}
         names: dict[int, str] = {}
         finish_reason = ""
+        body = request.body()
+        if request.structured:
+            body["response_format"] = _report.RESPONSE_FORMAT
         async with self._session.post(
-            self._url, data=_encode(request.body()), headers=self._headers
+            self._url, data=_encode(body), headers=self._headers
         ) as response:
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}: {await response.text()}")

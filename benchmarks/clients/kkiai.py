@@ -7,6 +7,11 @@
 - :class:`KkiaiHttpxChunks`: :class:`KkiaiChunks` with ``transport="httpx"``: the same
   decoding and assembly over httpx instead of aiohttp.
 
+A structured answer (``KkiaiEvents.structured()``) is asked for with
+``response_format=Report``, the ``msgspec.Struct`` of ``clients/_report.py``; the records
+parsed so far are read from every ``TextDeltaEvent.parsed``, as an application showing
+live progress would.
+
 Only the public API is used, as a user would. Retries are off (``max_retries=0``) so a
 failure shows instead of being hidden in the timing.
 """
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
+from benchmarks.clients import _report
 from benchmarks.common import Output, Request, no_hook
 
 # Named imports, so that a library still being written (no AsyncClient yet) makes the
@@ -126,6 +132,25 @@ class KkiaiEvents(KkiaiChunks):
             completion = await events.final_completion()
         self._live = None
         return first_at, _output(completion)
+
+    async def structured(self, request: Request) -> tuple[Any, str]:
+        shown = 0
+        async with self._client.chat.completions.stream(
+            **_params(request), response_format=_report.Report
+        ) as events:
+            self._live = events
+            async for event in events:
+                if isinstance(event, TextDeltaEvent):
+                    shown = _report.records_so_far(event.parsed, shown)
+            completion = await events.final_completion()
+        self._live = None
+        choice = completion.choices[0]
+        answer = choice.message.parsed
+        _report.check_shown(shown, answer)
+        return answer, choice.finish_reason or ""
+
+    def to_builtins(self, answer: Any) -> Any:
+        return _report.to_builtins(answer)
 
 
 class KkiaiHttpxChunks(KkiaiChunks):

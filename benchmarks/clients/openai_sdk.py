@@ -7,6 +7,11 @@
 - :class:`OpenAIStreamHelper`: ``chat.completions.stream()``, which assembles the
   completion and emits typed events, like ``kkiai_async``'s ``stream()``.
 
+A structured answer (``structured()``, the helper only: ``create()`` refuses a type) is
+asked for with ``response_format=Report``, the pydantic model of
+``clients/_report_pydantic.py``; the records parsed so far are read from every
+``content.delta`` event's ``parsed``, as an application showing live progress would.
+
 Retries are off (``max_retries=0``) so that a failure shows instead of being hidden in
 the timing; the connection limits are the SDK's defaults (1,000 connections).
 The SDK's transport is ``httpx2`` in openai >= 3 (``httpx`` before).
@@ -159,6 +164,30 @@ class OpenAIStreamHelper(OpenAIHttpx):
             completion = await stream.get_final_completion()
         self._live = None
         return first_at, _output(completion)
+
+    async def structured(self, request: Request) -> tuple[Any, str]:
+        # Imported here: only this scenario's processes pay for the models.
+        from benchmarks.clients import _report, _report_pydantic
+
+        shown = 0
+        async with self._open(
+            **_params(request), response_format=_report_pydantic.Report
+        ) as stream:
+            self._live = stream
+            async for event in stream:
+                if event.type == "content.delta":
+                    shown = _report.records_so_far(event.parsed, shown)
+            completion = await stream.get_final_completion()
+        self._live = None
+        choice = completion.choices[0]
+        answer = choice.message.parsed
+        _report.check_shown(shown, answer)
+        return answer, choice.finish_reason or ""
+
+    def to_builtins(self, answer: Any) -> Any:
+        from benchmarks.clients import _report_pydantic
+
+        return _report_pydantic.to_builtins(answer)
 
     def progress(self) -> int | None:
         if self._live is None:
