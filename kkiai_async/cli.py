@@ -20,10 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import re
 import sys
+import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import msgspec
@@ -152,15 +156,250 @@ def _client_from_env(base_url: str | None) -> kk.AsyncClient:
 
 
 async def _chat(args: argparse.Namespace) -> int:
+    if args.no_strict and args.json_schema is None:
+        raise _Usage("--no-strict needs --json-schema")
+    # The schema file first: a mistake in it is found without a key or a server.
+    response_format = (
+        None
+        if args.json_schema is None
+        else _response_format(args.json_schema, no_strict=args.no_strict)
+    )
     console = _Console(sys.stdout)
     messages: list[dict[str, Any]] = []
     if args.system:
         messages.append({"role": "system", "content": args.system})
     messages.append({"role": "user", "content": args.prompt})
     async with _client_from_env(args.base_url) as client:
-        await _stream_turn(client, console, as_json=args.json, model=args.model, messages=messages)
-    console.end_line()
+        if response_format is None:
+            await _stream_turn(
+                client, console, as_json=args.json, model=args.model, messages=messages
+            )
+            console.end_line()
+            return 0
+        params: dict[str, Any] = {
+            "model": args.model,
+            "messages": messages,
+            "response_format": response_format,
+        }
+        try:
+            if args.json:
+                completion = await _stream_turn(client, console, as_json=True, **params)
+            else:
+                completion = await _stream_structured(client, _Progress(sys.stderr), **params)
+        except kk.BadRequestError as exc:
+            raise _schema_rejected(exc, response_format) from None
+    document = _document(completion)
+    if not args.json:
+        # The document alone on stdout: `kkiai chat ... --json-schema s.json | jq .`
+        sys.stdout.write(document + "\n")
+        sys.stdout.flush()
     return 0
+
+
+# --------------------------------------------------------------------------------------
+# kkiai chat --json-schema
+# --------------------------------------------------------------------------------------
+
+# The API's rule for a json_schema's name.
+_NAME_OK = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME_BAD_CHAR = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _response_format(path: str, *, no_strict: bool) -> dict[str, Any]:
+    """The ``response_format`` to send for ``--json-schema FILE``.
+
+    The file may hold what a user has at hand: a bare JSON Schema (wrapped here, named
+    after its ``title`` or the file, strict by default), a ``json_schema`` object
+    (``{"name", "schema", "strict", "description"}``) or a whole ``response_format``
+    (``{"type": "json_schema", "json_schema": {...}}``). The last two are sent as
+    written. The schema itself is never rewritten: when strict mode rejects it (no
+    ``additionalProperties: false``, a property not ``required``), the server says
+    why, which is more honest than a schema silently changed to pass.
+
+    Raises:
+        _Failed: The file cannot be read, is not JSON, or holds no JSON object.
+    """
+    shown = repr(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise _Failed(f"cannot read the schema file {shown}: {exc.strerror or exc}") from None
+    try:
+        # The json module, not msgspec: its errors give a line and a column, which is
+        # what a person editing the file needs.
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise _Failed(f"the schema file {shown} is not UTF-8 text") from None
+    except ValueError as exc:
+        raise _Failed(f"the schema file {shown} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _Failed(
+            f"the schema file {shown} holds a JSON {_json_kind(data)}, not an object: "
+            "give a JSON Schema, a json_schema object or a response_format"
+        )
+    if "json_schema" in data or data.get("type") == "json_schema":
+        response_format = dict(data)
+    elif isinstance(data.get("schema"), dict) and "type" not in data:
+        response_format = {"type": "json_schema", "json_schema": data}
+    else:
+        title = data.get("title")
+        name = (
+            title
+            if isinstance(title, str) and _NAME_OK.fullmatch(title)
+            else _NAME_BAD_CHAR.sub("_", Path(path).stem)[:64] or "response"
+        )
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": data, "strict": True},
+        }
+    spec = response_format.get("json_schema")
+    if no_strict and isinstance(spec, dict):
+        response_format["json_schema"] = {**spec, "strict": False}
+    return response_format
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    return "null" if value is None else "number"
+
+
+def _schema_rejected(exc: kk.BadRequestError, response_format: dict[str, Any]) -> _Failed:
+    """The server's 400, in one line; a hint when it is about a strict schema.
+
+    Real servers reject a strict schema that breaks strict mode's rules; the user may
+    want the schema as it is, without strict mode, rather than to change it.
+    """
+    spec = response_format.get("json_schema")
+    strict = isinstance(spec, dict) and spec.get("strict") is True
+    about_format = isinstance(exc.param, str) and exc.param.startswith("response_format")
+    hint = " (--no-strict sends the schema without strict mode)" if strict and about_format else ""
+    return _Failed(f"{type(exc).__name__}: {exc}{hint}")
+
+
+async def _stream_structured(
+    client: kk.AsyncClient, progress: _Progress, **params: Any
+) -> kk.ChatCompletion:
+    """Stream a structured answer, showing its progress; return the final completion."""
+    async with client.chat.completions.stream(**params) as events:
+        try:
+            async for event in events:
+                match event:
+                    case kk.TextDeltaEvent(delta=delta):
+                        progress.show("receiving", delta)
+                    case kk.ReasoningDeltaEvent(delta=delta):
+                        progress.show("reasoning", delta)
+                    case kk.RefusalDeltaEvent(delta=delta):
+                        progress.show("refusing", delta)
+                    case _:
+                        pass
+        finally:
+            progress.clear()
+        completion: kk.ChatCompletion = await events.final_completion()
+        return completion
+
+
+def _document(completion: kk.ChatCompletion) -> str:
+    """The answer of a structured completion as indented JSON, or why there is none.
+
+    The content is reformatted, not decoded and re-encoded, so what is printed is the
+    very value the server sent: numbers keep their digits (``1.10`` stays ``1.10``),
+    text stays as written (non-ASCII characters are not escaped). Checked as the
+    library's ``parse()`` checks a typed answer, with the library's errors.
+
+    Raises:
+        kk.LengthFinishReasonError: The answer was cut off at the token limit.
+        kk.ContentFilterFinishReasonError: The content filter stopped the answer.
+        kk.OutputValidationError: The content is not JSON.
+        _Failed: The model refused (the refusal is the message), or sent no answer.
+    """
+    if not completion.choices:
+        raise _Failed("the server sent no answer")
+    choice = completion.choices[0]
+    if choice.finish_reason == "length":
+        raise kk.LengthFinishReasonError(completion=completion, choice_index=choice.index)
+    if choice.finish_reason == "content_filter":
+        raise kk.ContentFilterFinishReasonError(completion=completion, choice_index=choice.index)
+    message = choice.message
+    if message.refusal:
+        raise _Failed(f"the model refused: {message.refusal}")
+    content = message.content or ""
+    try:
+        return msgspec.json.format(content, indent=2)
+    except msgspec.DecodeError as exc:
+        raise kk.OutputValidationError(
+            f"{exc}; the content begins {content[:60]!r}",
+            content=content,
+            path=None,
+            completion=completion,
+            choice_index=choice.index,
+        ) from None
+
+
+def _terminal_width(stream: TextIO) -> int:
+    """Columns of the terminal ``stream`` writes to; 80 when it cannot say."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 80
+    return columns if columns > 0 else 80
+
+
+def _cell_width(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+class _Progress:
+    """One line that shows a structured answer arriving, redrawn on a terminal.
+
+    It goes to stderr, so stdout holds the JSON document alone (``| jq .`` works while
+    the person at the terminal still sees the answer grow), and it is erased before the
+    document is printed. Piped or redirected, stderr gets nothing: a log wants no
+    redraws. The line shows the end of what arrived, the part that changes, within the
+    terminal's width (wide characters count twice), so it never wraps.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.live = out.isatty()
+        self.width = _terminal_width(out) if self.live else 80
+        self._label = ""
+        self._count = 0
+        self._tail = ""
+        self._shown = False
+
+    def show(self, label: str, delta: str) -> None:
+        if not self.live:
+            return
+        if label != self._label:
+            self._label, self._count, self._tail = label, 0, ""
+        self._count += len(delta)
+        self._tail = (self._tail + delta)[-self.width :]
+        head = f"{label} ({self._count:,} characters): "
+        room = self.width - 1 - len(head)
+        if room < 8:
+            head, room = "", self.width - 1
+        shown: list[str] = []
+        used = 0
+        for char in reversed(self._tail):
+            char = char if char.isprintable() else " "
+            used += _cell_width(char)
+            if used > room:
+                break
+            shown.append(char)
+        self.out.write("\r\x1b[2K" + head + "".join(reversed(shown)))
+        self.out.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self.out.write("\r\x1b[2K")
+            self.out.flush()
+            self._shown = False
 
 
 # --------------------------------------------------------------------------------------
@@ -369,17 +608,48 @@ class _Usage(Exception):
     """A mistake of the caller's, explained in one line."""
 
 
+class _Failed(Exception):
+    """A command that could not do its work, explained in one line (exit status 1)."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kkiai", description="The kkiai Chat Completions API from the command line."
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    chat = commands.add_parser("chat", help="stream one reply to the terminal")
+    chat = commands.add_parser(
+        "chat",
+        help="stream one reply to the terminal",
+        description="Stream one reply to the terminal. With --json-schema, the reply is "
+        "held to a JSON schema and printed as one indented JSON document: stdout holds "
+        "the document alone (on a terminal, a progress line on stderr shows it arriving), "
+        "so the output can be piped into jq or another program.",
+        epilog="example: kkiai chat 'Tomorrow in Paris?' --json-schema forecast.json | jq .city",
+    )
     chat.add_argument("prompt")
     chat.add_argument("--model", default="kkiai-chat")
     chat.add_argument("--system", help="a system message")
-    chat.add_argument("--json", action="store_true", help="print the stream events as JSON lines")
+    chat.add_argument(
+        "--json",
+        action="store_true",
+        help="print the stream events as JSON lines (with --json-schema: the events, "
+        "whose text.done carries the parsed document, instead of the document)",
+    )
+    chat.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="answer as JSON fitting this schema and print it indented; FILE holds a JSON "
+        'Schema (named after its "title" or the file, sent with strict mode), a '
+        '{"name", "schema", "strict"} json_schema object, or a whole response_format '
+        "(both sent as written)",
+    )
+    chat.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="with --json-schema: send strict: false (for a schema that strict mode's "
+        "rules reject)",
+    )
     chat.add_argument("--base-url", help="default: KKIAI_BASE_URL or the kkiai service")
 
     demo = commands.add_parser("demo", help="a tool-calling conversation on the embedded server")
@@ -429,6 +699,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Usage as exc:
         print(f"kkiai: {exc}", file=sys.stderr)
         return 2
+    except _Failed as exc:
+        print(f"kkiai: {exc}", file=sys.stderr)
+        return 1
     except kk.KkiaiError as exc:
         print(f"kkiai: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

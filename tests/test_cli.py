@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from kkiai_async.testing import FakeServer, Reply
+import kkiai_async as kk
+from kkiai_async.testing import FakeServer, Fault, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,7 @@ def env(**extra: str) -> dict[str, str]:
     return {**base, **extra}
 
 
-async def kkiai(*args: str, **extra_env: str) -> tuple[int, str, str]:
+async def kkiai(*args: str, cwd: Path | None = None, **extra_env: str) -> tuple[int, str, str]:
     """Run `python -m kkiai_async ARGS` without blocking the loop the test server runs on."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -36,6 +37,7 @@ async def kkiai(*args: str, **extra_env: str) -> tuple[int, str, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env(**extra_env),
+        cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -249,3 +251,373 @@ async def test_ray_without_a_key_for_the_real_service_is_one_line(tmp_path: Path
     code, _, err = await kkiai("batch", str(source), str(tmp_path / "out.jsonl"), "--ray")
     assert code == 2
     assert err.startswith("kkiai: no API key")
+
+
+# --------------------------------------------------------------------------------------
+# kkiai chat --json-schema
+# --------------------------------------------------------------------------------------
+
+FORECAST: dict[str, object] = {
+    "title": "Forecast",
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "celsius": {"type": "number"},
+        "sky": {"enum": ["sunny", "cloudy", "rainy"]},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+        "hours": {
+            "type": "array",
+            "minItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {"hour": {"type": "integer"}, "rain": {"type": "boolean"}},
+                "required": ["hour", "rain"],
+                "additionalProperties": False,
+            },
+        },
+        "wind": {
+            "type": "object",
+            "properties": {"kmh": {"type": "integer"}, "from": {"enum": ["N", "E", "S", "W"]}},
+            "required": ["kmh", "from"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["city", "celsius", "sky", "warnings", "hours", "wind"],
+    "additionalProperties": False,
+}
+
+
+def schema_file(tmp_path: Path, content: object, name: str = "forecast.json") -> str:
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content), "utf-8")
+    return str(path)
+
+
+async def test_json_schema_piped_prints_exactly_the_answer_as_json(tmp_path: Path) -> None:
+    """Piped, stdout is one JSON document: the server's answer, nested objects and arrays
+    included, the same value a direct request with the same format gets; stderr is empty."""
+    path = schema_file(tmp_path, FORECAST)
+    async with FakeServer() as server:
+        code, out, err = await kkiai(
+            "chat", "Weather in Paris?", "--json-schema", path, "--base-url", server.base_url
+        )
+        sent = server.requests[-1].body["response_format"]
+        async with kk.AsyncClient(base_url=server.base_url) as client:
+            direct = await client.chat.completions.create(
+                model="kkiai-chat",
+                messages=[{"role": "user", "content": "Weather in Paris?"}],
+                response_format=sent,
+            )
+    assert (code, err) == (0, "")
+    answer = json.loads(out)  # the whole of stdout: nothing before or after the document
+    assert direct.choices[0].message.content is not None
+    assert answer == json.loads(direct.choices[0].message.content)
+    assert answer["city"] == "Paris"
+    assert len(answer["hours"]) >= 2 and isinstance(answer["hours"][0]["rain"], bool)
+    assert answer["wind"]["from"] in ("N", "E", "S", "W")
+    assert out == json.dumps(answer, indent=2) + "\n"  # indented, one newline at the end
+
+
+async def test_json_schema_output_keeps_the_answer_as_the_server_wrote_it(
+    tmp_path: Path,
+) -> None:
+    """The answer is reformatted, not re-encoded: numbers keep their digits and
+    non-ASCII text is not escaped."""
+    path = schema_file(tmp_path, FORECAST)
+    async with FakeServer() as server:
+        server.queue(
+            Reply.text('{"city":"Zürich","celsius":1.10,"big":12345678901234567890,"tags":[]}')
+        )
+        code, out, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--base-url", server.base_url
+        )
+    assert code == 0, err
+    assert out == (
+        "{\n"
+        '  "city": "Zürich",\n'
+        '  "celsius": 1.10,\n'
+        '  "big": 12345678901234567890,\n'
+        '  "tags": []\n'
+        "}\n"
+    )
+
+
+BARE_WITHOUT_TITLE = {k: v for k, v in FORECAST.items() if k != "title"}
+JSON_SCHEMA_OBJECT = {"name": "weather", "schema": FORECAST, "description": "A forecast."}
+
+
+@pytest.mark.parametrize(
+    ("file_name", "content", "sent"),
+    [
+        pytest.param(
+            "forecast.json",
+            FORECAST,
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "Forecast", "schema": FORECAST, "strict": True},
+            },
+            id="bare schema: named after its title, strict",
+        ),
+        pytest.param(
+            "my forecast.v2.json",
+            BARE_WITHOUT_TITLE,
+            {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "my_forecast_v2",
+                    "schema": BARE_WITHOUT_TITLE,
+                    "strict": True,
+                },
+            },
+            id="bare schema without a title: named after the file, made valid",
+        ),
+        pytest.param(
+            "f.json",
+            {**FORECAST, "title": "Tomorrow's forecast"},
+            {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "f",
+                    "schema": {**FORECAST, "title": "Tomorrow's forecast"},
+                    "strict": True,
+                },
+            },
+            id="bare schema whose title is no valid name: named after the file",
+        ),
+        pytest.param(
+            "f.json",
+            JSON_SCHEMA_OBJECT,
+            {"type": "json_schema", "json_schema": JSON_SCHEMA_OBJECT},
+            id="json_schema object: sent as written",
+        ),
+        pytest.param(
+            "f.json",
+            {"type": "json_schema", "json_schema": {**JSON_SCHEMA_OBJECT, "strict": True}},
+            {"type": "json_schema", "json_schema": {**JSON_SCHEMA_OBJECT, "strict": True}},
+            id="response_format: sent as written",
+        ),
+    ],
+)
+async def test_json_schema_file_forms(
+    tmp_path: Path, file_name: str, content: dict[str, object], sent: dict[str, object]
+) -> None:
+    """A bare JSON Schema is wrapped (the schema itself unchanged); a json_schema object
+    or a whole response_format is sent as the file has it; each answer is printed."""
+    path = schema_file(tmp_path, content, file_name)
+    async with FakeServer() as server:
+        code, out, err = await kkiai(
+            "chat", "Paris", "--json-schema", path, "--base-url", server.base_url
+        )
+        assert code == 0, err
+        assert server.requests[-1].body["response_format"] == sent
+        assert server.requests[-1].body["stream"] is True
+    assert json.loads(out)["city"] == "Paris"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [FORECAST, {"type": "json_schema", "json_schema": {**JSON_SCHEMA_OBJECT, "strict": True}}],
+    ids=["bare schema", "response_format"],
+)
+async def test_no_strict_sends_strict_false(tmp_path: Path, content: dict[str, object]) -> None:
+    """`--no-strict` sends `strict: false`, whatever the file says."""
+    path = schema_file(tmp_path, content)
+    async with FakeServer() as server:
+        code, _, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--no-strict", "--base-url", server.base_url
+        )
+        assert code == 0, err
+        assert server.requests[-1].body["response_format"]["json_schema"]["strict"] is False
+
+
+async def test_no_strict_without_a_schema_is_a_usage_error() -> None:
+    """`--no-strict` only means something with `--json-schema`."""
+    code, out, err = await kkiai("chat", "x", "--no-strict", KKIAI_BASE_URL="http://127.0.0.1:9/v1")
+    assert (code, out) == (2, "")
+    assert err == "kkiai: --no-strict needs --json-schema\n"
+
+
+async def test_json_schema_with_json_prints_the_events(tmp_path: Path) -> None:
+    """With `--json` too, stdout holds the events as JSON lines (deltas carry the value
+    parsed so far, text.done the whole value), not the document."""
+    path = schema_file(tmp_path, FORECAST)
+    async with FakeServer() as server:
+        server.queue(Reply.text('{"city": "Oslo", "hours": [1, 2]}', chunk_size=5))
+        code, out, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--json", "--base-url", server.base_url
+        )
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    deltas = [e for e in events if e["type"] == "text.delta"]
+    assert "".join(e["delta"] for e in deltas) == '{"city": "Oslo", "hours": [1, 2]}'
+    assert deltas[2]["parsed"] == {"city": "Oslo"}  # after `Oslo"`
+    done = next(e for e in events if e["type"] == "text.done")
+    assert done["parsed"] == {"city": "Oslo", "hours": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(
+            None,
+            "kkiai: cannot read the schema file '{path}': No such file or directory",
+            id="missing file",
+        ),
+        pytest.param(
+            '{"type": "object",\n  "properties": {,}}',
+            "kkiai: the schema file '{path}' is not JSON: Expecting property name enclosed "
+            "in double quotes: line 2 column 18 (char 36)",
+            id="not JSON",
+        ),
+        pytest.param(
+            '["city", "celsius"]',
+            "kkiai: the schema file '{path}' holds a JSON array, not an object: give a JSON "
+            "Schema, a json_schema object or a response_format",
+            id="not an object",
+        ),
+    ],
+)
+async def test_a_bad_schema_file_is_one_line_and_nothing_is_sent(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    """A schema file that cannot be read, is not JSON (the line and column are named) or
+    holds no object: one line, exit status 1, no request."""
+    path = str(tmp_path / "forecast.json") if content is None else schema_file(tmp_path, content)
+    async with FakeServer() as server:
+        code, out, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--base-url", server.base_url
+        )
+        assert server.requests == []
+    assert (code, out) == (1, "")
+    assert err == message.format(path=path) + "\n"
+
+
+async def test_a_format_the_library_refuses_is_one_line_and_nothing_is_sent(
+    tmp_path: Path,
+) -> None:
+    """A json_schema object without a name is refused before sending, in one line."""
+    path = schema_file(tmp_path, {"schema": FORECAST, "strict": True})
+    async with FakeServer() as server:
+        code, out, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--base-url", server.base_url
+        )
+        assert server.requests == []
+    assert (code, out) == (1, "")
+    assert err == (
+        "kkiai: InvalidParameterError: invalid parameter 'response_format.json_schema.name': "
+        "must be a non-empty string, got None\n"
+    )
+
+
+STRICT_REJECTION = {
+    "error": {
+        "message": "Invalid schema for response_format 'Forecast': In context=(), "
+        "'additionalProperties' is required to be supplied and to be false.",
+        "type": "invalid_request_error",
+        "param": "response_format",
+        "code": None,
+    }
+}
+
+
+async def test_a_schema_the_server_rejects_is_one_line_with_a_hint(tmp_path: Path) -> None:
+    """A strict schema the server rejects (as the real API rejects one without
+    `additionalProperties: false`) is sent as written, and the rejection is one line,
+    exit status 1, pointing at `--no-strict`."""
+    loose = {k: v for k, v in FORECAST.items() if k != "additionalProperties"}
+    path = schema_file(tmp_path, loose)
+    async with FakeServer() as server:
+        server.queue(Fault.status(400, body=STRICT_REJECTION))
+        code, out, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--base-url", server.base_url
+        )
+        assert server.requests[-1].body["response_format"]["json_schema"]["schema"] == loose
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("kkiai: BadRequestError: HTTP 400")
+    assert "'additionalProperties' is required to be supplied and to be false" in err
+    assert err.endswith(" (--no-strict sends the schema without strict mode)\n")
+
+
+async def test_a_refusal_goes_to_stderr_with_exit_status_1(tmp_path: Path) -> None:
+    """A refusal is no answer: its text on stderr, nothing on stdout, exit status 1."""
+    path = schema_file(tmp_path, FORECAST)
+    async with FakeServer() as server:
+        server.queue(Reply.refusal("I can't help with that.", chunk_size=4))
+        code, out, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--base-url", server.base_url
+        )
+    assert (code, out) == (1, "")
+    assert err == "kkiai: the model refused: I can't help with that.\n"
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        pytest.param(
+            Reply.text('{"city": "Par', finish_reason="length"),
+            "kkiai: LengthFinishReasonError: choice 0 was cut off at the token limit "
+            "(finish_reason 'length'), so its content cannot be parsed",
+            id="length",
+        ),
+        pytest.param(
+            Reply.text('{"city": "Paris"}', finish_reason="content_filter"),
+            "kkiai: ContentFilterFinishReasonError: choice 0 was stopped by the content "
+            "filter (finish_reason 'content_filter')",
+            id="content_filter",
+        ),
+        pytest.param(
+            Reply.text("Sure! Paris will be sunny."),
+            "kkiai: OutputValidationError: choice 0: the content does not fit the response "
+            "format: JSON is malformed: invalid character (byte 0); the content begins "
+            "'Sure! Paris will be sunny.'",
+            id="not JSON",
+        ),
+    ],
+)
+async def test_an_answer_that_is_no_document_is_one_line(
+    tmp_path: Path, reply: Reply, message: str
+) -> None:
+    """A cut-off or filtered answer, or content that is not JSON: the library's typed
+    error in one line, nothing on stdout, exit status 1."""
+    path = schema_file(tmp_path, FORECAST)
+    async with FakeServer() as server:
+        server.queue(reply)
+        code, out, err = await kkiai(
+            "chat", "x", "--json-schema", path, "--base-url", server.base_url
+        )
+    assert (code, out) == (1, "")
+    assert err == message + "\n"
+
+
+async def test_json_schema_on_a_terminal_shows_progress_then_only_the_document(
+    tmp_path: Path,
+) -> None:
+    """On a terminal a line redrawn in place shows the answer arriving; it is erased, and
+    what remains is the indented document."""
+    path = schema_file(tmp_path, FORECAST)
+    async with FakeServer() as server:
+        server.queue(Reply.text('{"city": "Zürich", "warnings": ["日本語"]}', chunk_size=3))
+        code, out = await asyncio.to_thread(
+            run_on_pty, "chat", "x", "--json-schema", path, "--base-url", server.base_url
+        )
+    assert code == 0, out
+    assert '\r\x1b[2Kreceiving (6 characters): {"city' in out
+    shown = out.rsplit("\r\x1b[2K", 1)[1].replace("\r\n", "\n")
+    assert shown == '{\n  "city": "Zürich",\n  "warnings": [\n    "日本語"\n  ]\n}\n'
+
+
+def test_chat_help_explains_json_schema() -> None:
+    """`kkiai chat --help` says what --json-schema takes and what it prints."""
+    result = subprocess.run(
+        [sys.executable, "-m", "kkiai_async", "chat", "--help"],
+        capture_output=True,
+        text=True,
+        env=env(COLUMNS="200"),
+        check=True,
+    )
+    help_text = " ".join(result.stdout.split())
+    assert "--json-schema FILE" in help_text
+    assert "json_schema object" in help_text and "response_format" in help_text
+    assert "--no-strict" in help_text
+    assert "| jq" in help_text
