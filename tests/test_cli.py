@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import socket
 import subprocess
 import sys
@@ -621,3 +622,37 @@ def test_chat_help_explains_json_schema() -> None:
     assert "json_schema object" in help_text and "response_format" in help_text
     assert "--no-strict" in help_text
     assert "| jq" in help_text
+
+
+def docs_section() -> str:
+    page = (ROOT / "docs" / "structured-outputs.md").read_text("utf-8")
+    return page.split("\n## From the command line\n", 1)[1].split("\n## ", 1)[0]
+
+
+def fenced(section: str, info: str) -> str:
+    """The body of the one code block of ``section`` whose fence has this info string."""
+    found: list[str] = []
+    body: list[str] | None = None
+    for line in section.splitlines(keepends=True):
+        if body is None and line.startswith("```") and line[3:].strip() == info:
+            body = []
+        elif body is not None and line.rstrip("\n") == "```":
+            found.append("".join(body))
+            body = None
+        elif body is not None:
+            body.append(line)
+    assert len(found) == 1, f"{len(found)} blocks with info {info!r}"
+    return found[0]
+
+
+async def test_the_docs_command_line_example_prints_what_the_page_shows(tmp_path: Path) -> None:
+    """docs/structured-outputs.md's command-line example, run against the embedded server
+    (`kkiai serve`) as the page says, prints the very document the page shows."""
+    section = docs_section()
+    (tmp_path / "forecast.json").write_text(fenced(section, 'json title="forecast.json"'), "utf-8")
+    command = shlex.split(fenced(section, "sh"))
+    assert command[0] == "kkiai"
+    async with FakeServer() as server:
+        code, out, err = await kkiai(*command[1:], cwd=tmp_path, KKIAI_BASE_URL=server.base_url)
+    assert code == 0, err
+    assert out == fenced(section, 'json title="stdout"')
