@@ -621,11 +621,13 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         "chat",
         help="stream one reply to the terminal",
-        description="Stream one reply to the terminal. With --json-schema, the reply is "
-        "held to a JSON schema and printed as one indented JSON document: stdout holds "
-        "the document alone (on a terminal, a progress line on stderr shows it arriving), "
-        "so the output can be piped into jq or another program.",
-        epilog="example: kkiai chat 'Tomorrow in Paris?' --json-schema forecast.json | jq .city",
+        description="Stream one reply to the terminal.\n\n"
+        "With --json-schema, the reply is held to a JSON schema and printed as one\n"
+        "indented JSON document. stdout holds the document alone (on a terminal, a\n"
+        "line on stderr shows it arriving), so it can be piped into jq:\n\n"
+        "  kkiai chat 'Tomorrow in Paris?' --json-schema forecast.json | jq .city",
+        # The description's lines and example stay as written.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     chat.add_argument("prompt")
     chat.add_argument("--model", default="kkiai-chat")
