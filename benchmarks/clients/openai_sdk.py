@@ -167,6 +167,8 @@ class OpenAIStreamHelper(OpenAIHttpx):
 
     async def structured(self, request: Request) -> tuple[Any, str]:
         # Imported here: only this scenario's processes pay for the models.
+        from openai.lib.streaming.chat import ContentDeltaEvent
+
         from benchmarks.clients import _report, _report_pydantic
 
         shown = 0
@@ -175,7 +177,7 @@ class OpenAIStreamHelper(OpenAIHttpx):
         ) as stream:
             self._live = stream
             async for event in stream:
-                if event.type == "content.delta":
+                if isinstance(event, ContentDeltaEvent):
                     shown = _report.records_so_far(event.parsed, shown)
             completion = await stream.get_final_completion()
         self._live = None
