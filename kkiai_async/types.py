@@ -682,6 +682,24 @@ class ParsedChatCompletionMessage(ChatCompletionMessage, Generic[ContentT], gc=F
     # The subclass's list, only ever read (see ParsedChatCompletion.choices).
     tool_calls: list[ParsedFunctionToolCall] | None = None  # type: ignore[assignment]
 
+    def to_param(self) -> AssistantMessage:
+        """This message as a request message, without what was decoded on this side.
+
+        The API takes back only what the model wrote: ``parsed_arguments`` in a tool call
+        would be refused as an unknown property, so the calls are sent as plain ones.
+        """
+        param = super().to_param()
+        if self.tool_calls:
+            param.tool_calls = [
+                ChatCompletionMessageToolCall(
+                    id=call.id,
+                    type=call.type,
+                    function=Function(name=call.function.name, arguments=call.function.arguments),
+                )
+                for call in self.tool_calls
+            ]
+        return param
+
 
 class ParsedChoice(Choice, Generic[ContentT], gc=False):
     """A choice of :class:`ParsedChatCompletion`."""

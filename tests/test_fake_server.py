@@ -515,6 +515,12 @@ async def test_reasoning_tokens_are_reported(
         pytest.param(chat(messages=[*USER, {"role": "tool", "content": "x"}]), 400,
                      "messages[1].tool_call_id", "missing_required_parameter",
                      id="tool-message-without-id"),
+        pytest.param(chat(messages=[*USER, {"role": "assistant", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {
+                "name": "f", "arguments": "{}", "parsed_arguments": {}}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "x"}]),
+                     400, "messages[1].tool_calls[0].function", None,
+                     id="tool-call-with-a-decoded-extra"),
         pytest.param(chat(stream="yes"), 400, "stream", "invalid_type", id="stream-string"),
         pytest.param(chat(stream=True, stream_options=[]), 400, "stream_options", "invalid_type",
                      id="stream-options-array"),
