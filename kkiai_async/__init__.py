@@ -55,6 +55,8 @@ from ._exceptions import (
 from ._stream import (
     ChatCompletionEventStream,
     ChatCompletionStream,
+    ParsedChatCompletionEventStream,
+    ParsedChatCompletionStream,
 )
 from ._transport import Response as TransportResponse
 from ._transport import Transport, TransportName
@@ -242,7 +244,9 @@ __all__ = [  # noqa: RUF022 - plainly sorted, as tests/test_public_api.py checks
     "OutputValidationError",
     "ParseParams",
     "ParsedChatCompletion",
+    "ParsedChatCompletionEventStream",
     "ParsedChatCompletionMessage",
+    "ParsedChatCompletionStream",
     "ParsedChoice",
     "ParsedFunction",
     "ParsedFunctionToolCall",

@@ -32,6 +32,8 @@ from ._stream import (
     BytesResponse,
     ChatCompletionEventStream,
     ChatCompletionStream,
+    ParsedChatCompletionEventStream,
+    ParsedChatCompletionStream,
     decode_completion,
     open_stream,
 )
@@ -45,6 +47,7 @@ from .types import (
 if TYPE_CHECKING:
     from ._client import AsyncClient
     from ._otel import ChatCall
+    from ._structured import CompiledFormat
     from ._tool_loop import ToolRunResult, ToolRunStream
     from .tools import Toolbox, ToolLike
 
@@ -59,6 +62,7 @@ __all__ = [
 _ENCODER = msgspec.json.Encoder()
 
 _T = TypeVar("_T")
+_EventsT = TypeVar("_EventsT", bound=ChatCompletionEventStream)
 
 
 class _Options(NamedTuple):
@@ -69,7 +73,17 @@ class _Options(NamedTuple):
     max_retries: int | None
 
 
-def _prepare(params: Mapping[str, Any], *, stream: bool) -> tuple[dict[str, object], _Options]:
+class _Prepared(NamedTuple):
+    """A call made ready to send: the checked body, how it is sent, and its type."""
+
+    body: dict[str, object]
+    options: _Options
+    format: CompiledFormat | None
+    """The compiled type when ``response_format`` was given as one: the answer is
+    decoded into it."""
+
+
+def _prepare(params: Mapping[str, Any], *, stream: bool) -> _Prepared:
     """Split a call's keywords into the checked body and the request options."""
     extra_headers: Mapping[str, str] | None = None
     timeout: Timeout | float | UseClientDefault | None = USE_CLIENT_DEFAULT
@@ -86,6 +100,7 @@ def _prepare(params: Mapping[str, Any], *, stream: bool) -> tuple[dict[str, obje
         fields = {**fields, "stream": True}
     elif "stream" in fields:
         fields = {k: v for k, v in fields.items() if k != "stream"}
+    compiled: CompiledFormat | None = None
     response_format = fields.get("response_format")
     if response_format is not None and not isinstance(response_format, (Mapping, msgspec.Struct)):
         # A type: the schema code is loaded only by those who use it (and anything else
@@ -93,8 +108,33 @@ def _prepare(params: Mapping[str, Any], *, stream: bool) -> tuple[dict[str, obje
         from ._structured import compile_format, is_typed_format
 
         if is_typed_format(response_format):
-            fields = {**fields, "response_format": compile_format(response_format).body()}
-    return build_body(fields), _Options(extra_headers, timeout, max_retries)
+            compiled = compile_format(response_format)
+            fields = {**fields, "response_format": compiled.body()}
+    return _Prepared(build_body(fields), _Options(extra_headers, timeout, max_retries), compiled)
+
+
+def _parsed(
+    completion: ChatCompletion, compiled: CompiledFormat | None, tools: object
+) -> ChatCompletion:
+    """The completion, decoded into the call's type when it gave one."""
+    if compiled is None:
+        return completion
+    from ._structured import parse_completion
+
+    return parse_completion(completion, compiled, _arg_types(tools))
+
+
+def _accumulator(
+    compiled: CompiledFormat | None, body: Mapping[str, object], tools: object
+) -> ChatCompletionAccumulator:
+    """The accumulator of a streamed call: typed answers, JSON answers, or plain text."""
+    if compiled is not None:
+        from ._structured import TypedAccumulator
+
+        return TypedAccumulator(compiled, arg_types=_arg_types(tools))
+    return ChatCompletionAccumulator(
+        parse_content=_wants_json(body.get("response_format")), arg_types=_arg_types(tools)
+    )
 
 
 def _encode(body: dict[str, object]) -> bytes:
@@ -135,6 +175,24 @@ class AsyncCompletions:
     def __init__(self, client: AsyncClient) -> None:
         """Bind the resource to its client; ``client.chat.completions`` is this object."""
         self._client = client
+
+    @overload
+    async def create(
+        self,
+        *,
+        stream: Literal[False] | None = False,
+        response_format: type[_T] | TypedResponseFormat[_T],
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletion[_T]: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        stream: Literal[True],
+        response_format: type[_T] | TypedResponseFormat[_T],
+        **params: Unpack[ParseParams],
+    ) -> ParsedChatCompletionStream[_T]: ...
 
     @overload
     async def create(
@@ -196,17 +254,26 @@ class AsyncCompletions:
             ClientClosedError: The client is closed.
         """
         self._client._check_open()
-        body, options = _prepare(params, stream=bool(stream))
+        body, options, compiled = _prepare(params, stream=bool(stream))
         if stream:
+            if compiled is None:
+                return await self._open(
+                    _encode(body),
+                    ChatCompletionAccumulator(),
+                    accumulate=True,
+                    options=options,
+                    fields=body,
+                )
             return await self._open(
                 _encode(body),
-                ChatCompletionAccumulator(),
+                _accumulator(compiled, body, params.get("tools")),
                 accumulate=True,
                 options=options,
                 fields=body,
+                stream_class=ParsedChatCompletionStream,
             )
         raw = await self._create_whole(body, options)
-        return raw.parse()
+        return _parsed(raw.parse(), compiled, params.get("tools"))
 
     async def parse(
         self,
@@ -253,8 +320,6 @@ class AsyncCompletions:
                 carries the raw ``content`` and the ``path`` where it failed.
             APIError: As for :meth:`create`.
         """
-        from ._structured import compile_format, parse_completion
-
         self._client._check_open()
         if cast("Mapping[str, object]", params).get("stream"):
             raise InvalidParameterError(
@@ -262,12 +327,17 @@ class AsyncCompletions:
                 "parse() returns a whole completion; stream a typed answer with "
                 "stream(response_format=T)",
             )
-        compiled = compile_format(response_format)
-        fields: dict[str, Any] = dict(params)
-        fields["response_format"] = compiled.body()
-        body, options = _prepare(fields, stream=False)
+        if not isinstance(response_format, (type, TypedResponseFormat)):
+            raise InvalidParameterError(
+                "response_format",
+                "parse() takes a type (a msgspec.Struct, dataclass, TypedDict or pydantic "
+                f"model); got {type(response_format).__name__}: send a dict format with create()",
+            )
+        body, options, compiled = _prepare(
+            {**params, "response_format": response_format}, stream=False
+        )
         raw = await self._create_whole(body, options)
-        return parse_completion(raw.parse(), compiled, _arg_types(params.get("tools")))
+        return cast("ParsedChatCompletion[_T]", _parsed(raw.parse(), compiled, params.get("tools")))
 
     async def _create_whole(self, body: dict[str, object], options: _Options) -> RawResponse:
         """Send a non-streamed request; the completion with the response's metadata."""
@@ -317,6 +387,19 @@ class AsyncCompletions:
         """
         return RawCompletions(self)
 
+    @overload
+    def stream(
+        self,
+        *,
+        response_format: type[_T] | TypedResponseFormat[_T],
+        **params: Unpack[ParseParams],
+    ) -> AbstractAsyncContextManager[ParsedChatCompletionEventStream[_T]]: ...
+
+    @overload
+    def stream(
+        self, **params: Unpack[ChatParams]
+    ) -> AbstractAsyncContextManager[ChatCompletionEventStream]: ...
+
     def stream(
         self, **params: Unpack[ChatParams]
     ) -> AbstractAsyncContextManager[ChatCompletionEventStream]:
@@ -351,24 +434,15 @@ class AsyncCompletions:
             UnknownParameterError: A keyword the client does not know.
         """
         self._client._check_open()
-        body, options = _prepare(params, stream=True)
-        response_format = params.get("response_format")
-        accumulator: ChatCompletionAccumulator
-        if response_format is not None and not isinstance(
-            response_format, (Mapping, msgspec.Struct)
-        ):
-            # A type (_prepare has checked it): typed done events and final completion.
-            from ._structured import TypedAccumulator, compile_format
-
-            accumulator = TypedAccumulator(
-                compile_format(response_format), arg_types=_arg_types(params.get("tools"))
+        body, options, compiled = _prepare(params, stream=True)
+        accumulator = _accumulator(compiled, body, params.get("tools"))
+        if compiled is None:
+            return _EventStreamManager(
+                self, _encode(body), accumulator, options, body, ChatCompletionEventStream
             )
-        else:
-            accumulator = ChatCompletionAccumulator(
-                parse_content=_wants_json(body.get("response_format")),
-                arg_types=_arg_types(params.get("tools")),
-            )
-        return _EventStreamManager(self, _encode(body), accumulator, options, body)
+        return _EventStreamManager(
+            self, _encode(body), accumulator, options, body, ParsedChatCompletionEventStream
+        )
 
     async def run_tools(
         self,
@@ -519,6 +593,7 @@ class AsyncCompletions:
         accumulate: bool,
         options: _Options,
         fields: Mapping[str, object],
+        stream_class: type[ChatCompletionStream] = ChatCompletionStream,
     ) -> ChatCompletionStream:
         telemetry = self._client._telemetry_now()
         call = None if telemetry is None else telemetry.chat(fields)
@@ -536,6 +611,7 @@ class AsyncCompletions:
                 accumulator,
                 accumulate=accumulate,
                 max_body_bytes=self._client._max_body_bytes,
+                stream_class=stream_class,
             )
         except BaseException as exc:
             if call is not None:
@@ -547,10 +623,18 @@ class AsyncCompletions:
         return stream
 
 
-class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]):
+class _EventStreamManager(AbstractAsyncContextManager[_EventsT]):
     """What :meth:`AsyncCompletions.stream` returns: sends the request on entry."""
 
-    __slots__ = ("_accumulator", "_body", "_completions", "_events", "_fields", "_options")
+    __slots__ = (
+        "_accumulator",
+        "_body",
+        "_completions",
+        "_events",
+        "_events_class",
+        "_fields",
+        "_options",
+    )
 
     def __init__(
         self,
@@ -559,15 +643,17 @@ class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]
         accumulator: ChatCompletionAccumulator,
         options: _Options,
         fields: Mapping[str, object],
+        events_class: type[_EventsT],
     ) -> None:
         self._completions = completions
         self._body = body
         self._fields = fields
         self._accumulator = accumulator
         self._options = options
-        self._events: ChatCompletionEventStream | None = None
+        self._events_class = events_class
+        self._events: _EventsT | None = None
 
-    async def __aenter__(self) -> ChatCompletionEventStream:
+    async def __aenter__(self) -> _EventsT:
         if self._events is not None:
             raise RuntimeError("a stream() context manager can be entered only once")
         stream = await self._completions._open(
@@ -577,7 +663,7 @@ class _EventStreamManager(AbstractAsyncContextManager[ChatCompletionEventStream]
             options=self._options,
             fields=self._fields,
         )
-        self._events = ChatCompletionEventStream(stream, self._accumulator)
+        self._events = self._events_class(stream, self._accumulator)
         return self._events
 
     async def __aexit__(
@@ -646,8 +732,11 @@ class RawCompletions:
                 "response_headers and request_id itself",
             )
         self._completions._client._check_open()
-        body, options = _prepare(params, stream=False)
-        return await self._completions._create_whole(body, options)
+        body, options, compiled = _prepare(params, stream=False)
+        raw = await self._completions._create_whole(body, options)
+        if compiled is not None:
+            raw._completion = _parsed(raw._completion, compiled, params.get("tools"))
+        return raw
 
 
 class Chat:

@@ -22,9 +22,10 @@ import sys
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 import msgspec
+from typing_extensions import Self
 
 from ._accumulate import ChatCompletionAccumulator
 from ._exceptions import (
@@ -46,6 +47,8 @@ from .types import (
     ChoiceDeltaToolCall,
     ChoiceDeltaToolCallFunction,
     ChunkChoice,
+    ContentT,
+    ParsedChatCompletion,
     StreamEvent,
     TextDeltaEvent,
 )
@@ -57,6 +60,8 @@ __all__ = [
     "BytesResponse",
     "ChatCompletionEventStream",
     "ChatCompletionStream",
+    "ParsedChatCompletionEventStream",
+    "ParsedChatCompletionStream",
     "completion_to_chunks",
     "decode_completion",
     "open_stream",
@@ -514,7 +519,7 @@ class ChatCompletionStream:
             raise RuntimeError("the stream's chunks are already being read")
         return self._items(True)
 
-    async def __aenter__(self) -> ChatCompletionStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -595,6 +600,30 @@ class ChatCompletionStream:
         if state.closed and status == "open":
             status = "closed"
         return f"<ChatCompletionStream {status} request_id={self.request_id!r}>"
+
+
+class ParsedChatCompletionStream(ChatCompletionStream, Generic[ContentT]):
+    """A chunk stream whose ``response_format`` is a type: ``create(stream=True,
+    response_format=T)``.
+
+    The chunks are those of any stream; only :meth:`final_completion` differs, returning
+    the completion with each choice's content decoded into ``T``. The class exists for
+    the type checker (so ``parsed`` is a ``T``); the decoding is the accumulator's.
+    """
+
+    __slots__ = ()
+
+    async def final_completion(self) -> ParsedChatCompletion[ContentT]:
+        """Read what is left of the stream; the completion with ``parsed`` answers.
+
+        Raises:
+            LengthFinishReasonError: A choice was cut off at the token limit.
+            ContentFilterFinishReasonError: A choice was stopped by the content filter.
+            OutputValidationError: A choice's content is not JSON or does not fit ``T``.
+            KkiaiError: As for :meth:`ChatCompletionStream.final_completion`.
+        """
+        completion = await super().final_completion()
+        return cast("ParsedChatCompletion[ContentT]", completion)
 
 
 async def _text_deltas(events: AsyncIterator[StreamEvent]) -> AsyncGenerator[str, None]:
@@ -678,7 +707,7 @@ class ChatCompletionEventStream:
         finally:
             await self._stream.close()
 
-    async def __aenter__(self) -> ChatCompletionEventStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -688,6 +717,30 @@ class ChatCompletionEventStream:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class ParsedChatCompletionEventStream(ChatCompletionEventStream, Generic[ContentT]):
+    """The events of ``stream(response_format=T)``, with a typed final completion.
+
+    ``TextDeltaEvent.parsed`` is the answer parsed so far (plain JSON values: the
+    partial document cannot be a ``T`` yet), ``TextDoneEvent.parsed`` the answer decoded
+    into ``T``, and :meth:`final_completion` the completion whose
+    ``choices[i].message.parsed`` is a ``T``, as :meth:`AsyncCompletions.parse` returns it.
+    """
+
+    __slots__ = ()
+
+    async def final_completion(self) -> ParsedChatCompletion[ContentT]:
+        """Read the rest of the events; the completion with ``parsed`` answers.
+
+        Raises:
+            LengthFinishReasonError: A choice was cut off at the token limit.
+            ContentFilterFinishReasonError: A choice was stopped by the content filter.
+            OutputValidationError: A choice's content is not JSON or does not fit ``T``.
+            KkiaiError: The error that ended the stream, with ``.partial``.
+        """
+        completion = await super().final_completion()
+        return cast("ParsedChatCompletion[ContentT]", completion)
 
 
 # --------------------------------------------------------------------------------------
@@ -832,6 +885,7 @@ async def open_stream(
     *,
     accumulate: bool = True,
     max_body_bytes: int | None = None,
+    stream_class: type[ChatCompletionStream] = ChatCompletionStream,
 ) -> ChatCompletionStream:
     """Make the stream object for a ``2xx`` response to a streamed request.
 
@@ -847,6 +901,8 @@ async def open_stream(
         accumulate: As for :class:`ChatCompletionStream`.
         max_body_bytes: The bound of a JSON body read whole (the client's
             ``max_body_bytes``); an HTML page is cut to it, for its excerpt.
+        stream_class: :class:`ParsedChatCompletionStream` when the accumulator
+            parses the answer into a type.
 
     Returns:
         The stream.
@@ -858,7 +914,7 @@ async def open_stream(
     """
     media = _media_type(response.headers)
     if media == "text/event-stream" or not (media.endswith("json") or media == "text/html"):
-        return ChatCompletionStream(response, accumulator, accumulate=accumulate)
+        return stream_class(response, accumulator, accumulate=accumulate)
     request_id = request_id_from(response.headers)
     reuse = False
     try:
@@ -876,7 +932,7 @@ async def open_stream(
             request_id=request_id,
         )
     completion = decode_completion(body, request_id)
-    return ChatCompletionStream(
+    return stream_class(
         response, accumulator, chunks=completion_to_chunks(completion), accumulate=accumulate
     )
 

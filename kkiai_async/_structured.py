@@ -181,6 +181,9 @@ def _decode_error(exc: Exception, compiled: CompiledFormat) -> tuple[str, str | 
     return str(exc), "$"
 
 
+_UNDECODED: Any = object()
+
+
 def decode_content(
     compiled: CompiledFormat,
     content: str,
@@ -250,12 +253,15 @@ def parse_completion(
     completion: ChatCompletion,
     compiled: CompiledFormat,
     arg_types: Mapping[str, type] | None = None,
+    decoded: Mapping[str, Any] | None = None,
 ) -> ParsedChatCompletion[Any]:
     """The completion with each choice's content decoded into ``message.parsed``.
 
     A refusal leaves ``parsed`` ``None`` (``refusal`` says why); so does a choice with no
     content (a tool call). Tool calls get ``function.parsed_arguments``: decoded into
-    ``arg_types[name]`` when the tool has a type, else the JSON value.
+    ``arg_types[name]`` when the tool has a type, else the JSON value. ``decoded`` maps
+    contents already decoded (by a stream's done events) to their values, which are
+    used as they are rather than decoded twice.
 
     Raises:
         LengthFinishReasonError: A choice was cut off at the token limit.
@@ -271,9 +277,11 @@ def parse_completion(
         message = choice.message
         parsed: Any = None
         if message.content is not None and not message.refusal:
-            parsed = decode_content(
-                compiled, message.content, completion=completion, choice_index=choice.index
-            )
+            parsed = decoded.get(message.content, _UNDECODED) if decoded else _UNDECODED
+            if parsed is _UNDECODED:
+                parsed = decode_content(
+                    compiled, message.content, completion=completion, choice_index=choice.index
+                )
         fields = msgspec.structs.asdict(message)
         fields["tool_calls"] = _tool_calls(message.tool_calls, decoders)
         choices.append(
@@ -300,7 +308,7 @@ class TypedAccumulator(ChatCompletionAccumulator):
     class, so its per-chunk cost is unchanged.
     """
 
-    __slots__ = ("_compiled",)
+    __slots__ = ("_compiled", "_decoded")
 
     def __init__(
         self,
@@ -313,9 +321,18 @@ class TypedAccumulator(ChatCompletionAccumulator):
             parse_content=True,
             arg_types=arg_types,
             chunk_events=chunk_events,
-            content_decoder=compiled.decode,
+            content_decoder=self._decode,
         )
         self._compiled = compiled
+        # The answers the done events decoded, by content: final_completion() reuses
+        # them (the done event and the completion then hold the same object), so a
+        # long answer is decoded once.
+        self._decoded: dict[str, Any] = {}
+
+    def _decode(self, content: str) -> Any:
+        value = self._compiled.decode(content)
+        self._decoded[content] = value
+        return value
 
     def final_completion(self) -> ParsedChatCompletion[Any]:
         """The assembled completion, each choice's content decoded into the type.
@@ -325,4 +342,6 @@ class TypedAccumulator(ChatCompletionAccumulator):
             ContentFilterFinishReasonError: A choice was stopped by the content filter.
             OutputValidationError: A choice's content is not JSON or does not fit.
         """
-        return parse_completion(super().final_completion(), self._compiled, self._arg_types)
+        return parse_completion(
+            super().final_completion(), self._compiled, self._arg_types, self._decoded
+        )

@@ -15,6 +15,8 @@ REQUIRED = {
     "ChatCompletionAccumulator",
     "ChatCompletionEventStream",
     "ChatCompletionStream",
+    "ParsedChatCompletionEventStream",
+    "ParsedChatCompletionStream",
     "Timeout",
     "__version__",
 }

@@ -430,6 +430,138 @@ async def test_parse_refuses_stream(client: kk.AsyncClient) -> None:
         )
 
 
+async def test_parse_refuses_a_dict_format(client: kk.AsyncClient, server: FakeServer) -> None:
+    """parse() decodes into a type: a dict format is refused before sending, pointing
+    to create()."""
+    with pytest.raises(kk.InvalidParameterError, match="create") as info:
+        await client.chat.completions.parse(
+            model=MODEL,
+            messages=ASK,
+            response_format={"type": "json_object"},  # type: ignore[arg-type]
+        )
+    assert info.value.param == "response_format"
+    assert server.requests == []
+
+
+# ------------------------------------------------------------------------------------
+# create() with a type: the same typed results as parse() and stream()
+# ------------------------------------------------------------------------------------
+
+OSLO = '{"city": "Oslo", "temps": [1.5, -2.0], "note": null}'
+
+
+async def test_create_with_a_type_returns_the_parsed_completion(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """create(response_format=T) decodes the answer as parse() does (the SDK's create()
+    refuses a type)."""
+    server.queue(Reply.text(OSLO))
+    completion = await client.chat.completions.create(
+        model=MODEL, messages=ASK, response_format=WeatherDC
+    )
+    assert isinstance(completion, kk.ParsedChatCompletion)
+    assert completion.choices[0].message.parsed == WeatherDC(city="Oslo", temps=[1.5, -2.0])
+    assert completion.choices[0].message.content == OSLO
+
+
+async def test_create_with_a_dict_format_returns_a_plain_completion(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """A dict format is the caller's own: nothing is decoded and nothing is raised."""
+    server.queue(Reply.text('{"city": "Pa', finish_reason="length"))
+    completion = await client.chat.completions.create(
+        model=MODEL, messages=ASK, response_format={"type": "json_object"}
+    )
+    assert type(completion) is kk.ChatCompletion
+    assert completion.choices[0].message.content == '{"city": "Pa'
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        pytest.param(
+            Reply.text('{"city": "Pa', finish_reason="length"),
+            kk.LengthFinishReasonError,
+            id="length",
+        ),
+        pytest.param(Reply.text('{"city": []}'), kk.OutputValidationError, id="invalid"),
+    ],
+)
+async def test_create_with_a_type_raises_what_parse_raises(
+    client: kk.AsyncClient,
+    server: FakeServer,
+    reply: Reply,
+    error: type[kk.StructuredOutputError],
+    streamed: bool,
+) -> None:
+    """An answer that cannot be decoded raises the error parse() raises, whole or at the
+    end of a chunk stream, carrying the completion."""
+    server.queue(reply)
+    with pytest.raises(error) as info:
+        if streamed:
+            stream = await client.chat.completions.create(
+                model=MODEL, messages=ASK, response_format=WeatherDC, stream=True
+            )
+            async with stream:
+                await stream.final_completion()
+        else:
+            await client.chat.completions.create(
+                model=MODEL, messages=ASK, response_format=WeatherDC
+            )
+    assert info.value.completion is not None
+    assert info.value.completion.choices[0].message.content == reply.content
+
+
+async def test_a_typed_chunk_stream_gives_plain_chunks_then_the_parsed_completion(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """create(stream=True, response_format=T): the chunks are those of any stream, and
+    final_completion() returns the parsed completion."""
+    server.queue(Reply.text(OSLO, chunk_size=4))
+    stream = await client.chat.completions.create(
+        model=MODEL, messages=ASK, response_format=WeatherDC, stream=True
+    )
+    assert isinstance(stream, kk.ParsedChatCompletionStream)
+    async with stream:
+        text = "".join(
+            [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
+        )
+        final = await stream.final_completion()
+    assert text == OSLO
+    assert isinstance(final, kk.ParsedChatCompletion)
+    assert final.choices[0].message.parsed == WeatherDC(city="Oslo", temps=[1.5, -2.0])
+
+
+async def test_a_typed_stream_is_of_the_parsed_event_stream_class(client: kk.AsyncClient) -> None:
+    """stream(response_format=T) yields a ParsedChatCompletionEventStream; a dict format
+    the plain event stream."""
+    async with client.chat.completions.stream(
+        model=MODEL, messages=ASK, response_format=Weather
+    ) as typed:
+        assert isinstance(typed, kk.ParsedChatCompletionEventStream)
+        assert isinstance((await typed.final_completion()).choices[0].message.parsed, Weather)
+    async with client.chat.completions.stream(
+        model=MODEL, messages=ASK, response_format={"type": "json_object"}
+    ) as plain:
+        assert type(plain) is kk.ChatCompletionEventStream
+        assert type(await plain.final_completion()) is kk.ChatCompletion
+
+
+async def test_the_raw_response_of_a_typed_create_parses_into_the_type(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """with_raw_response.create(response_format=T): parse() gives the typed completion."""
+    server.queue(Reply.text(OSLO))
+    raw = await client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=ASK, response_format=WeatherDC
+    )
+    assert raw.status_code == 200
+    completion = raw.parse()
+    assert isinstance(completion, kk.ParsedChatCompletion)
+    assert completion.choices[0].message.parsed == WeatherDC(city="Oslo", temps=[1.5, -2.0])
+
+
 # ------------------------------------------------------------------------------------
 # the official SDK, given an equivalent pydantic type, sends the same format
 # ------------------------------------------------------------------------------------
@@ -553,6 +685,7 @@ async def test_a_typed_stream_gives_partial_values_then_the_type(
     assert done.parsed == WeatherDC(city="Oslo", temps=[1.5, 2.5], note="windy")
     assert isinstance(final, kk.ParsedChatCompletion)
     assert final.choices[0].message.parsed == done.parsed
+    assert final.choices[0].message.parsed is done.parsed  # decoded once, not twice
     assert final.choices[0].message.content == json.dumps(answer)
 
 
@@ -701,6 +834,72 @@ async def test_tool_calls_carry_parsed_arguments(
     assert second.parsed_arguments == {"q": 1}
     assert third.parsed_arguments is None
     assert json.loads(third.arguments) == {"town": "Oslo"}
+
+
+async def test_a_parsed_message_is_sent_back_as_the_model_wrote_it(
+    client: kk.AsyncClient, server: FakeServer
+) -> None:
+    """to_param() of a parsed message drops the decoded arguments: the API refuses a tool
+    call with properties it does not know (the fake server, as the API, answers 400)."""
+    server.queue(Reply.tool_calls([("get_forecast", {"city": "Oslo"})]))
+    completion = await client.chat.completions.parse(
+        model=MODEL, messages=ASK, response_format=Weather, tools=[get_forecast]
+    )
+    message = completion.choices[0].message
+    assert message.tool_calls is not None
+    (call,) = message.tool_calls
+    assert call.function.parsed_arguments is not None
+    server.queue(Reply.text('{"city": "Oslo", "temps": []}'))
+    again = await client.chat.completions.parse(
+        model=MODEL,
+        messages=[
+            *ASK,
+            message.to_param(),
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+        ],
+        response_format=WeatherDC,
+        tools=[get_forecast],
+    )
+    assert again.choices[0].message.parsed == WeatherDC(city="Oslo", temps=[])
+    sent = server.requests[-1].body["messages"][1]["tool_calls"]
+    assert sent == [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": "get_forecast", "arguments": call.function.arguments},
+        }
+    ]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["run_tools", "stream_tools"])
+async def test_the_tool_loop_with_a_type_ends_with_the_parsed_answer(
+    client: kk.AsyncClient, server: FakeServer, streamed: bool
+) -> None:
+    """run_tools()/stream_tools() with response_format=T: the tool rounds go back to the
+    server as plain calls, and the last completion is parsed into T."""
+    server.queue(Reply.tool_calls([("get_forecast", {"city": "Oslo", "days": 1})]))
+    server.queue(Reply.text(OSLO))
+    final: kk.ChatCompletion
+    if streamed:
+        async with client.chat.completions.stream_tools(
+            model=MODEL, messages=ASK, tools=[get_forecast], response_format=WeatherDC
+        ) as run:
+            async for _ in run:
+                pass
+            final = await run.final_completion()
+    else:
+        result = await client.chat.completions.run_tools(
+            model=MODEL, messages=ASK, tools=[get_forecast], response_format=WeatherDC
+        )
+        final = result.completion
+    assert isinstance(final, kk.ParsedChatCompletion)
+    assert final.choices[0].message.parsed == WeatherDC(city="Oslo", temps=[1.5, -2.0])
+    assert len(server.requests) == 2
+    assert server.requests[1].body["messages"][2] == {
+        "role": "tool",
+        "tool_call_id": server.requests[1].body["messages"][1]["tool_calls"][0]["id"],
+        "content": "sunny",
+    }
 
 
 def test_pydantic_is_never_imported_by_the_library() -> None:

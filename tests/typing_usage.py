@@ -137,8 +137,25 @@ async def usage() -> None:
             response_format=kk.TypedResponseFormat(Weather, strict=False),
         )
         assert_type(loose, kk.ParsedChatCompletion[Weather])
-        # create() and stream() take a type too (it is sent as a JSON schema).
-        await client.chat.completions.create(model="m", messages=[], response_format=City)
+        # create() and stream() take a type too, and give it back parsed.
+        created = await client.chat.completions.create(model="m", messages=[], response_format=City)
+        assert_type(created, kk.ParsedChatCompletion[City])
+        chunks = await client.chat.completions.create(
+            model="m", messages=[], response_format=City, stream=True
+        )
+        assert_type(chunks, kk.ParsedChatCompletionStream[City])
+        async with chunks:
+            assert_type(await chunks.final_completion(), kk.ParsedChatCompletion[City])
+        async with client.chat.completions.stream(
+            model="m", messages=[], response_format=City
+        ) as typed_events:
+            assert_type(typed_events, kk.ParsedChatCompletionEventStream[City])
+            done = await typed_events.final_completion()
+            assert_type(done.choices[0].message.parsed, City | None)
+        as_dict = await client.chat.completions.create(
+            model="m", messages=[], response_format={"type": "json_object"}
+        )
+        assert_type(as_dict, kk.ChatCompletion)
         await client.chat.completions.parse(
             model="m",
             messages=[],
