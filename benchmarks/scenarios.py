@@ -188,17 +188,18 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "structured_scale",
             "Structured outputs",
-            ("kkiai-events", "openai-helper", "floor"),
+            ("kkiai-chunks", "kkiai-events", "openai-helper", "floor"),
             "One structured answer of {scale_sizes} of JSON (a report: a list of records with"
             " strings holding escapes and non-ASCII text, numbers, booleans, nested objects,"
             " lists of lists and nulls), streamed as content in {structured_fragment}-character"
             " fragments. `response_format` is the type: a `msgspec.Struct` for `kkiai_async`,"
             " the equivalent pydantic model for the SDK. The `stream()` clients show live"
             " progress (the number of records parsed so far, read from each delta's"
-            " `parsed`), and every client ends with the typed answer, which must equal the"
-            " document sent. CPU time per KB of the answer at each size (flat = linear). A"
-            " stream that takes longer than {structured_budget_s:g} s is stopped and its"
-            " figure is a lower bound. Only this scenario:"
+            " `parsed`); `create(stream=True)` iterates the chunks and gets the typed answer"
+            " at the end, as the floor does. Every client ends with the typed answer, which"
+            " must equal the document sent. CPU time per KB of the answer at each size"
+            " (flat = linear). A stream that takes longer than {structured_budget_s:g} s is"
+            " stopped and its figure is a lower bound. Only this scenario:"
             " `python -m benchmarks --scenario structured_scale`.",
         ),
         Scenario(

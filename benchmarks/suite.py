@@ -430,6 +430,7 @@ async def _one_run(name: str, process: _Process, state: _Runs, index: int, repea
 _LABELS = {
     ("nonstream_2000", "kkiai-chunks"): "kkiai_async create()",
     ("nonstream_2000", "kkiai-httpx"): "kkiai_async create(), httpx transport",
+    ("structured_scale", "kkiai-chunks"): "kkiai_async create(stream=True, response_format=T)",
     ("structured_scale", "kkiai-events"): "kkiai_async stream(response_format=T) events",
     ("structured_scale", "openai-helper"): "openai SDK stream(response_format=T) helper",
     ("structured_scale", "floor"): "floor: aiohttp + msgspec, one decode into T at the end",

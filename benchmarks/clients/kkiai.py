@@ -7,10 +7,11 @@
 - :class:`KkiaiHttpxChunks`: :class:`KkiaiChunks` with ``transport="httpx"``: the same
   decoding and assembly over httpx instead of aiohttp.
 
-A structured answer (``KkiaiEvents.structured()``) is asked for with
-``response_format=Report``, the ``msgspec.Struct`` of ``clients/_report.py``; the records
-parsed so far are read from every ``TextDeltaEvent.parsed``, as an application showing
-live progress would.
+A structured answer (``structured()``) is asked for with ``response_format=Report``, the
+``msgspec.Struct`` of ``clients/_report.py``. ``KkiaiChunks`` iterates the chunks and takes
+the typed answer from ``final_completion()``, as the floor decodes it once at the end;
+``KkiaiEvents`` reads the records parsed so far from every ``TextDeltaEvent.parsed``, as
+an application showing live progress would.
 
 Only the public API is used, as a user would. Retries are off (``max_retries=0``) so a
 failure shows instead of being hidden in the timing.
@@ -109,6 +110,22 @@ class KkiaiChunks:
         completion = await self._client.chat.completions.create(**_params(request))
         return _output(completion)
 
+    async def structured(self, request: Request) -> tuple[Any, str]:
+        stream = await self._client.chat.completions.create(
+            **_params(request), response_format=_report.Report, stream=True
+        )
+        self._live = stream
+        async with stream:
+            async for _ in stream:
+                pass
+            completion = await stream.final_completion()
+        self._live = None
+        choice = completion.choices[0]
+        return choice.message.parsed, choice.finish_reason or ""
+
+    def to_builtins(self, answer: Any) -> Any:
+        return _report.to_builtins(answer)
+
     def progress(self) -> int | None:
         if self._live is None:
             return None
@@ -148,9 +165,6 @@ class KkiaiEvents(KkiaiChunks):
         answer = choice.message.parsed
         _report.check_shown(shown, answer)
         return answer, choice.finish_reason or ""
-
-    def to_builtins(self, answer: Any) -> Any:
-        return _report.to_builtins(answer)
 
 
 class KkiaiHttpxChunks(KkiaiChunks):
