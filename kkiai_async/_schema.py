@@ -458,6 +458,69 @@ def _component_classes(tp: object) -> dict[str, type]:
     return {name: cls for name, cls in found.items() if cls is not None}
 
 
+# msgspec accepts a datetime or time with or without a UTC offset, so it gives them no
+# ``format``; RFC 3339's (with the offset) is a subset it decodes, and the only way to
+# tell the model, and a strict server, what to write.
+_TIME_FORMATS: dict[type, str] = {mi.DateTimeType: "date-time", mi.TimeType: "time"}
+
+
+def _with_time_formats(schema: Schema, cls: type) -> Schema:
+    """``schema`` (a class's definition from msgspec) with ``format`` on its datetime and
+    time properties, found through the class's fields."""
+    props = schema.get("properties")
+    try:
+        fields = getattr(mi.type_info(cls), "fields", ())
+    except (TypeError, ValueError):  # a class msgspec described but cannot inspect
+        return schema
+    if not isinstance(props, dict):
+        return schema
+    patched = {
+        name: _with_time_format(field.type, props[name])
+        for field in fields
+        if (name := field.encode_name) in props
+    }
+    return {**schema, "properties": {**props, **patched}}
+
+
+def _bare(tp: mi.Type) -> mi.Type:
+    while isinstance(tp, mi.Metadata):
+        tp = tp.type
+    return tp
+
+
+def _with_time_format(tp: mi.Type, node: object) -> Any:
+    tp = _bare(tp)
+    if not isinstance(node, dict):
+        return node
+    if isinstance(tp, (mi.DateTimeType, mi.TimeType)):
+        # tz=True has its format from msgspec; tz=False (no offset allowed) has none.
+        if tp.tz is None and node.get("type") == "string" and "format" not in node:
+            return {**node, "format": _TIME_FORMATS[type(tp)]}
+        return node
+    branches = node.get("anyOf")
+    if isinstance(tp, mi.UnionType) and isinstance(branches, list):
+        members = [t for t in tp.types if not isinstance(_bare(t), mi.NoneType)]
+        values = [b for b in branches if b != {"type": "null"}]
+        if len(members) == len(values) == 1:  # X | None: the one branch is X's
+            member, value = members[0], values[0]
+        else:  # msgspec allows one string-like type in a union: its branch is the string
+            times = [t for t in members if isinstance(_bare(t), (mi.DateTimeType, mi.TimeType))]
+            strings = [b for b in values if isinstance(b, dict) and b.get("type") == "string"]
+            if len(times) != 1 or len(strings) != 1:
+                return node
+            member, value = times[0], strings[0]
+        return {
+            **node,
+            "anyOf": [_with_time_format(member, b) if b is value else b for b in branches],
+        }
+    if (
+        isinstance(tp, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType))
+        and "items" in node
+    ):
+        return {**node, "items": _with_time_format(tp.item_type, node["items"])}
+    return node
+
+
 class _Cleaner:
     """The structural clean-up shared by strict and non-strict schemas."""
 
@@ -814,6 +877,10 @@ def _object_schema(
         raise ToolDefinitionError(
             f"{subject}: {what} must be a JSON object (an array_like struct is not)"
         )
+    raw_defs = {
+        name: _with_time_formats(schema, classes[name]) if name in classes else schema
+        for name, schema in raw_defs.items()
+    }
     cleaner = _Cleaner(classes)
     defs = {name: cleaner.definition(name, schema) for name, schema in raw_defs.items()}
     root = dict(defs[root_name])

@@ -181,6 +181,15 @@ def formats(
 ) -> None: ...
 
 
+def times(
+    when: datetime.datetime,
+    at: datetime.time | None,
+    log: list[Annotated[datetime.datetime, msgspec.Meta(description="Entries.")]],
+    naive: Annotated[datetime.datetime, msgspec.Meta(tz=False)],
+    history: list[datetime.datetime] | None,
+) -> None: ...
+
+
 def no_arguments() -> None: ...
 
 
@@ -528,6 +537,30 @@ TABLE = [
             "required": ["when", "day", "amount", "labels"],
         },
         id="formats-strict",
+    ),
+    pytest.param(
+        times,
+        True,
+        {
+            **_OBJECT,
+            "properties": {
+                "when": {"type": "string", "format": "date-time"},
+                "at": {"anyOf": [{"type": "string", "format": "time"}, {"type": "null"}]},
+                "log": {
+                    "type": "array",
+                    "items": {"description": "Entries.", "type": "string", "format": "date-time"},
+                },
+                "naive": {"type": "string"},
+                "history": {
+                    "anyOf": [
+                        {"type": "array", "items": {"type": "string", "format": "date-time"}},
+                        {"type": "null"},
+                    ]
+                },
+            },
+            "required": ["when", "at", "log", "naive", "history"],
+        },
+        id="times-get-their-format",
     ),
     pytest.param(
         maybe_pet,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import enum
+import ipaddress
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Generic, Literal, TypeVar
 
@@ -331,6 +334,50 @@ async def test_recursive_types_are_answered_and_parsed(client: kk.AsyncClient, t
         model=MODEL, messages=ASK, response_format=tp
     )
     assert isinstance(completion.choices[0].message.parsed, tp)
+
+
+class Times(msgspec.Struct):
+    when: datetime.datetime
+    at: datetime.time | None
+    day: datetime.date
+    span: datetime.timedelta
+    id: uuid.UUID
+    log: list[datetime.datetime]
+
+
+@dataclasses.dataclass
+class Visit:
+    times: Times
+    seen: datetime.datetime | None
+
+
+class TimesPD(pydantic.BaseModel):
+    when: datetime.datetime
+    at: datetime.time | None
+    day: datetime.date
+    span: datetime.timedelta
+    id: uuid.UUID
+    v4: ipaddress.IPv4Address
+    v6: ipaddress.IPv6Address
+
+
+@pytest.mark.parametrize("tp", [Times, Visit, TimesPD])
+async def test_dates_times_and_ids_are_answered_in_their_format(
+    client: kk.AsyncClient, server: FakeServer, tp: type
+) -> None:
+    """Every string format strict mode knows is sent (a msgspec datetime or time that may
+    have an offset as RFC 3339's), and the fake server's answer decodes into the type."""
+    completion = await client.chat.completions.parse(model=MODEL, messages=ASK, response_format=tp)
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, tp)
+    times = parsed.times if isinstance(parsed, Visit) else parsed
+    assert isinstance(times.when, datetime.datetime) and times.when.tzinfo is not None
+    if isinstance(parsed, Visit):
+        defs = _format_sent(server)["json_schema"]["schema"]["$defs"]
+        assert defs["Times"]["properties"]["log"]["items"] == {
+            "type": "string",
+            "format": "date-time",
+        }
 
 
 async def test_every_choice_is_parsed(client: kk.AsyncClient) -> None:

@@ -14,7 +14,8 @@ Covered: ``type`` (single or a list), ``const``, ``enum``, ``default``, ``anyOf`
 ``required``, ``items``, ``prefixItems``, ``minItems``/``maxItems``, ``uniqueItems``,
 ``minimum``/``maximum`` and their exclusive forms, ``multipleOf``,
 ``minLength``/``maxLength`` and the ``format``\\ s ``date``, ``date-time``, ``time``,
-``email``, ``uri``, ``uuid``. Not covered: ``pattern`` (no regex inversion),
+``duration``, ``email``, ``hostname``, ``ipv4``, ``ipv6``, ``uri``, ``uuid`` (every format
+strict mode accepts). Not covered: ``pattern`` (no regex inversion),
 ``not``, ``if``/``then``, remote ``$ref``.
 """
 
@@ -29,13 +30,15 @@ __all__ = ["example_value"]
 _FORMATS = {
     "date": "2026-11-27",
     "date-time": "2026-11-27T09:30:00Z",
-    "time": "09:30:00",
+    "time": "09:30:00Z",  # RFC 3339's full-time: the offset is part of it
+    "duration": "P1DT2H30M",
     "email": "user@example.com",
     "uri": "https://example.com",
     "url": "https://example.com",
     "hostname": "example.com",
     "uuid": "0b6d4f3e-6c2a-4f1e-9a57-2f6f3a1c8d42",
     "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
 }
 
 _MAX_DEPTH = 32
