@@ -523,18 +523,22 @@ async def test_create_with_a_dict_format_returns_a_plain_completion(
     assert completion.choices[0].message.content == '{"city": "Pa'
 
 
+# Answers a WeatherDC cannot be made of, and what each raises.
+UNPARSABLE = [
+    pytest.param(
+        Reply.text('{"city": "Pa', finish_reason="length"), kk.LengthFinishReasonError, id="length"
+    ),
+    pytest.param(
+        Reply.text('{"city": "Pa', finish_reason="content_filter"),
+        kk.ContentFilterFinishReasonError,
+        id="content-filter",
+    ),
+    pytest.param(Reply.text('{"city": 1, "temps": []}'), kk.OutputValidationError, id="type"),
+]
+
+
 @pytest.mark.parametrize("streamed", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize(
-    ("reply", "error"),
-    [
-        pytest.param(
-            Reply.text('{"city": "Pa', finish_reason="length"),
-            kk.LengthFinishReasonError,
-            id="length",
-        ),
-        pytest.param(Reply.text('{"city": []}'), kk.OutputValidationError, id="invalid"),
-    ],
-)
+@pytest.mark.parametrize(("reply", "error"), UNPARSABLE)
 async def test_create_with_a_type_raises_what_parse_raises(
     client: kk.AsyncClient,
     server: FakeServer,
@@ -793,22 +797,7 @@ async def test_a_streamed_refusal_is_parsed_as_none(
     assert final.choices[0].message.refusal == "No."
 
 
-@pytest.mark.parametrize(
-    ("reply", "error"),
-    [
-        pytest.param(
-            Reply.text('{"city": "Pa', finish_reason="length"),
-            kk.LengthFinishReasonError,
-            id="length",
-        ),
-        pytest.param(
-            Reply.text('{"city": "Pa', finish_reason="content_filter"),
-            kk.ContentFilterFinishReasonError,
-            id="content-filter",
-        ),
-        pytest.param(Reply.text('{"city": 1, "temps": []}'), kk.OutputValidationError, id="type"),
-    ],
-)
+@pytest.mark.parametrize(("reply", "error"), UNPARSABLE)
 async def test_a_typed_stream_that_cannot_be_parsed(
     client: kk.AsyncClient, server: FakeServer, reply: Reply, error: type[Exception]
 ) -> None:
