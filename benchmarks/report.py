@@ -283,10 +283,11 @@ measures each layer alone, per KB, at 10 KB, 100 KB and 1 MB (see `benchmarks/RE
   below 1.0; the smallest answer costs a little more per KB, as the request's fixed cost
   is spread over fewer KB). The partial parse is most of the distance to the floor, which
   shows nothing until the end: `create(stream=True, response_format=T)`, which skips it
-  and decodes once at the end as the floor does, stays close to the floor. The SDK's helper, after every delta, rebuilds the message
-  snapshot, encodes the whole content so far to bytes and parses all of it again with
-  jiter into new Python objects: its cost per KB grows with the answer, and a 1 MB answer
-  does not finish within the scenario's time budget.
+  and decodes once at the end as the floor does, stays close to the floor. The SDK's
+  helper, after every delta, rebuilds the message snapshot, encodes the whole content so
+  far to bytes and parses all of it again with jiter into new Python objects: its cost
+  per KB grows with the answer, and a 1 MB answer does not finish within the scenario's
+  time budget.
 - **Import.** `import kkiai_async` imports neither aiohttp (imported with the first
   client's transport) nor `kkiai_async.batch` (imported on first use of `kk.batch`).
 """
