@@ -24,6 +24,7 @@ from ._chat_params import (
     ToolObject,
     ToolRunParams,
     TypedResponseFormat,
+    _TypedToolRunParams,
 )
 from ._config import USE_CLIENT_DEFAULT, Timeout, UseClientDefault
 from ._exceptions import InvalidParameterError, request_id_from
@@ -444,6 +445,20 @@ class AsyncCompletions:
             self, _encode(body), accumulator, options, body, ParsedChatCompletionEventStream
         )
 
+    @overload
+    async def run_tools(
+        self,
+        *,
+        tools: Toolbox | Sequence[ToolLike],
+        max_rounds: int = 8,
+        parallel: bool = True,
+        max_concurrency: int = 8,
+        tool_timeout: float | None = None,
+        response_format: type[_T] | TypedResponseFormat[_T],
+        **params: Unpack[_TypedToolRunParams],
+    ) -> ToolRunResult[ParsedChatCompletion[_T]]: ...
+
+    @overload
     async def run_tools(
         self,
         *,
@@ -453,7 +468,18 @@ class AsyncCompletions:
         max_concurrency: int = 8,
         tool_timeout: float | None = None,
         **params: Unpack[ToolRunParams],
-    ) -> ToolRunResult:
+    ) -> ToolRunResult: ...
+
+    async def run_tools(
+        self,
+        *,
+        tools: Toolbox | Sequence[ToolLike],
+        max_rounds: int = 8,
+        parallel: bool = True,
+        max_concurrency: int = 8,
+        tool_timeout: float | None = None,
+        **params: Unpack[ToolRunParams],
+    ) -> ToolRunResult[Any]:
         """Run a conversation with tools to its end: request, run the calls, repeat.
 
         Each round sends the conversation; when the model calls tools, they are run
@@ -519,6 +545,20 @@ class AsyncCompletions:
             tool_timeout=tool_timeout,
         )
 
+    @overload
+    def stream_tools(
+        self,
+        *,
+        tools: Toolbox | Sequence[ToolLike],
+        max_rounds: int = 8,
+        parallel: bool = True,
+        max_concurrency: int = 8,
+        tool_timeout: float | None = None,
+        response_format: type[_T] | TypedResponseFormat[_T],
+        **params: Unpack[_TypedToolRunParams],
+    ) -> ToolRunStream[ParsedChatCompletion[_T]]: ...
+
+    @overload
     def stream_tools(
         self,
         *,
@@ -528,7 +568,18 @@ class AsyncCompletions:
         max_concurrency: int = 8,
         tool_timeout: float | None = None,
         **params: Unpack[ToolRunParams],
-    ) -> ToolRunStream:
+    ) -> ToolRunStream: ...
+
+    def stream_tools(
+        self,
+        *,
+        tools: Toolbox | Sequence[ToolLike],
+        max_rounds: int = 8,
+        parallel: bool = True,
+        max_concurrency: int = 8,
+        tool_timeout: float | None = None,
+        **params: Unpack[ToolRunParams],
+    ) -> ToolRunStream[Any]:
         """:meth:`run_tools` as events: each round's stream, and each tool's result.
 
         Use it with ``async with``; the first request is sent when iteration starts::

@@ -253,6 +253,11 @@ class ToolRunParams(_Conversation, _Format, ModelParams, RequestOptions):
     own settings."""
 
 
+class _TypedToolRunParams(_Conversation, ModelParams, RequestOptions):
+    """:class:`ToolRunParams` but ``response_format``, which the typed overloads of
+    ``run_tools()``/``stream_tools()`` take as a type."""
+
+
 BODY_FIELDS: tuple[str, ...] = (
     *_Conversation.__annotations__,
     *_Tools.__annotations__,

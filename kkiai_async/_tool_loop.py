@@ -45,9 +45,10 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, cast
 
 import msgspec
+from typing_extensions import Self, TypeVar
 
 from ._exceptions import (
     ClientClosedError,
@@ -133,8 +134,15 @@ ToolRunEvent: TypeAlias = StreamEvent | RoundStartedEvent | ToolResultEvent
 """What ``async for event in run`` yields for a :class:`ToolRunStream`."""
 
 
-class ToolRunResult:
+_CompletionT = TypeVar("_CompletionT", bound=ChatCompletion, default=ChatCompletion)
+"""The completions of a run: :class:`ParsedChatCompletion` when ``response_format`` is a type."""
+
+
+class ToolRunResult(Generic[_CompletionT]):
     """The outcome of :meth:`AsyncCompletions.run_tools`.
+
+    ``ToolRunResult`` alone is a run's with plain completions; with ``response_format=T``
+    it is a ``ToolRunResult[ParsedChatCompletion[T]]``, for the type checker too.
 
     Attributes:
         completion: The last completion: the model's answer without tool calls.
@@ -146,12 +154,12 @@ class ToolRunResult:
 
     __slots__ = ("completion", "messages", "rounds")
 
-    def __init__(self, completion: ChatCompletion, messages: Conversation, rounds: int) -> None:
+    def __init__(self, completion: _CompletionT, messages: Conversation, rounds: int) -> None:
         self.completion = completion
         self.messages = messages
         self.rounds = rounds
 
-    async def final_completion(self) -> ChatCompletion:
+    async def final_completion(self) -> _CompletionT:
         """The last completion; awaitable, as every ``final_completion()`` of the library."""
         return self.completion
 
@@ -537,7 +545,7 @@ async def _run_events(
             run.end(state.ended)
 
 
-class ToolRunStream:
+class ToolRunStream(Generic[_CompletionT]):
     """A tool run as events: every round's stream events, and each tool's result.
 
     Returned by :meth:`AsyncCompletions.stream_tools`; use it with ``async with`` and
@@ -591,11 +599,11 @@ class ToolRunStream:
         return self._state.rounds
 
     @property
-    def completion(self) -> ChatCompletion | None:
+    def completion(self) -> _CompletionT | None:
         """The completion of the last round that finished, if any."""
-        return self._state.completion
+        return cast("_CompletionT | None", self._state.completion)
 
-    async def final_completion(self) -> ChatCompletion:
+    async def final_completion(self) -> _CompletionT:
         """Run what is left of the loop (events unread are dropped); the last completion.
 
         Raises:
@@ -612,7 +620,8 @@ class ToolRunStream:
             raise ClientClosedError(
                 "the tool run was closed before it ended", partial=state.completion
             )
-        return state.completion
+        # A ParsedChatCompletion when the rounds were typed (create() and stream() parse).
+        return cast("_CompletionT", state.completion)
 
     async def close(self) -> None:
         """End the request in flight and cancel the running tools; idempotent."""
@@ -621,7 +630,7 @@ class ToolRunStream:
         with contextlib.suppress(RuntimeError):
             await self._events.aclose()
 
-    async def __aenter__(self) -> ToolRunStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -125,6 +125,22 @@ async def usage() -> None:
             timeout=kk.USE_CLIENT_DEFAULT,
         )
         assert_type(run, kk.ToolRunResult)
+        assert_type(run.completion, kk.ChatCompletion)
+        typed_run = await client.chat.completions.run_tools(
+            model="m", messages=[], tools=[get_delivery_date], response_format=City
+        )
+        assert_type(typed_run, kk.ToolRunResult[kk.ParsedChatCompletion[City]])
+        assert_type(typed_run.completion.choices[0].message.parsed, City | None)
+        async with client.chat.completions.stream_tools(
+            model="m", messages=[], tools=[get_delivery_date], response_format=City
+        ) as typed_tool_events:
+            final_typed = await typed_tool_events.final_completion()
+            assert_type(final_typed, kk.ParsedChatCompletion[City])
+        async with client.chat.completions.stream_tools(
+            model="m", messages=[], tools=[get_delivery_date]
+        ) as tool_events:
+            assert_type(tool_events, kk.ToolRunStream)
+            assert_type(await tool_events.final_completion(), kk.ChatCompletion)
 
         parsed = await client.chat.completions.parse(
             model="m", messages=[{"role": "user", "content": "Paris"}], response_format=City
