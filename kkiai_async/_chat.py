@@ -257,21 +257,20 @@ class AsyncCompletions:
         self._client._check_open()
         body, options, compiled = _prepare(params, stream=bool(stream))
         if stream:
-            if compiled is None:
-                return await self._open(
-                    _encode(body),
-                    ChatCompletionAccumulator(),
-                    accumulate=True,
-                    options=options,
-                    fields=body,
-                )
+            # A chunk stream assembles plain text unless the answer is to be typed; then
+            # only its final_completion() differs.
+            accumulator = ChatCompletionAccumulator()
+            stream_class: type[ChatCompletionStream] = ChatCompletionStream
+            if compiled is not None:
+                accumulator = _accumulator(compiled, body, params.get("tools"))
+                stream_class = ParsedChatCompletionStream
             return await self._open(
                 _encode(body),
-                _accumulator(compiled, body, params.get("tools")),
+                accumulator,
                 accumulate=True,
                 options=options,
                 fields=body,
-                stream_class=ParsedChatCompletionStream,
+                stream_class=stream_class,
             )
         raw = await self._create_whole(body, options)
         return _parsed(raw.parse(), compiled, params.get("tools"))
@@ -328,7 +327,9 @@ class AsyncCompletions:
                 "parse() returns a whole completion; stream a typed answer with "
                 "stream(response_format=T)",
             )
-        if not isinstance(response_format, (type, TypedResponseFormat)):
+        from ._structured import is_typed_format
+
+        if not is_typed_format(response_format):
             raise InvalidParameterError(
                 "response_format",
                 "parse() takes a type (a msgspec.Struct, dataclass, TypedDict or pydantic "
@@ -437,13 +438,10 @@ class AsyncCompletions:
         self._client._check_open()
         body, options, compiled = _prepare(params, stream=True)
         accumulator = _accumulator(compiled, body, params.get("tools"))
-        if compiled is None:
-            return _EventStreamManager(
-                self, _encode(body), accumulator, options, body, ChatCompletionEventStream
-            )
-        return _EventStreamManager(
-            self, _encode(body), accumulator, options, body, ParsedChatCompletionEventStream
+        events_class = (
+            ChatCompletionEventStream if compiled is None else ParsedChatCompletionEventStream
         )
+        return _EventStreamManager(self, _encode(body), accumulator, options, body, events_class)
 
     @overload
     async def run_tools(

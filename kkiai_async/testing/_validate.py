@@ -329,7 +329,7 @@ def _check_messages(body: dict[str, Any]) -> None:
                     call_id = call.get("id") if isinstance(call, dict) else None
                     if not isinstance(call_id, str):
                         raise _missing(f"{where}.tool_calls[{j}].id")
-                    _check_tool_call(call, f"messages.{i}.tool_calls.{j}")
+                    _check_tool_call(call, i, j)
                     open_calls[call_id] = j
                 opened_at = i
         elif role == "tool":
@@ -352,32 +352,26 @@ _TOOL_CALL_KEYS = frozenset({"id", "type", "function"})
 _FUNCTION_KEYS = frozenset({"name", "arguments"})
 
 
-def _check_tool_call(call: dict[str, Any], where: str) -> None:
+def _check_tool_call(call: dict[str, Any], i: int, j: int) -> None:
     """A tool call sent back takes only the fields the model wrote, as the real API
     checks them (a client's decoded extras, like ``parsed_arguments``, are refused)."""
     function = call.get("function")
-    for keys, allowed, path in (
-        (call.keys(), _TOOL_CALL_KEYS, where),
-        (
-            function.keys() if isinstance(function, dict) else (),
-            _FUNCTION_KEYS,
-            f"{where}.function",
-        ),
+    for keys, allowed, suffix in (
+        (call.keys(), _TOOL_CALL_KEYS, ""),
+        (function.keys() if isinstance(function, dict) else (), _FUNCTION_KEYS, ".function"),
     ):
         unexpected = sorted(k for k in keys if k not in allowed)
         if unexpected:
             names = ", ".join(repr(k) for k in unexpected)
             verb = "was" if len(unexpected) == 1 else "were"
+            # The message names the place as the API's schema check does, the param as
+            # every other error here does.
             raise RequestError(
                 400,
-                f"Additional properties are not allowed ({names} {verb} unexpected) - '{path}'",
-                param=_param_path(path),
+                f"Additional properties are not allowed ({names} {verb} unexpected) - "
+                f"'messages.{i}.tool_calls.{j}{suffix}'",
+                param=f"messages[{i}].tool_calls[{j}]{suffix}",
             )
-
-
-def _param_path(dotted: str) -> str:
-    """``messages.1.tool_calls.0`` as the ``param`` form ``messages[1].tool_calls[0]``."""
-    return re.sub(r"\.(\d+)", r"[\1]", dotted)
 
 
 def _unanswered(index: int, open_calls: dict[str, int]) -> RequestError:
